@@ -11,8 +11,9 @@
  *
  * @since 0.1.0
  */
-import type { Effect, Option } from "effect"
-import { Context, Schema } from "effect"
+import type { Option } from "effect"
+import { Clock, Context, Effect, Layer, Schema } from "effect"
+import * as storeMemory from "./internal/storeMemory.js"
 
 /**
  * Where a record stands: claimed and running, finished with a stored response, or finished with a stored
@@ -171,3 +172,46 @@ export class IdempotencyStore extends Context.Tag("effect-idempotency/Idempotenc
   IdempotencyStore,
   IdempotencyStoreShape
 >() {}
+
+/**
+ * A store that keeps records in this process's memory: for tests, single-process tools and as a reference
+ * for custom stores. Each operation is one synchronous step, so it is atomic with respect to every other
+ * fiber. Records are lost when the process ends, and each use of the layer starts empty.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { IdempotencyStore } from "effect-idempotency"
+ *
+ * const program = Effect.gen(function* () {
+ *   const store = yield* IdempotencyStore.IdempotencyStore
+ *   return yield* store.get("order:42", 0)
+ * }).pipe(Effect.provide(IdempotencyStore.layerMemory))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<IdempotencyStore> = Layer.sync(IdempotencyStore, storeMemory.make)
+
+/**
+ * Deletes every record that has expired by the `Clock`'s current time and answers how many went. Run it on
+ * a schedule (or from the CLI) to keep the store small; expired records are already invisible to callers.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { IdempotencyStore } from "effect-idempotency"
+ *
+ * const janitor = IdempotencyStore.purgeExpired.pipe(Effect.repeat(Schedule.spaced("1 hour")))
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const purgeExpired: Effect.Effect<number, IdempotencyStoreError, IdempotencyStore> = Effect.gen(function* () {
+  const store = yield* IdempotencyStore
+  const now = yield* Clock.currentTimeMillis
+
+  return yield* store.purgeExpired(now)
+}).pipe(Effect.withSpan("IdempotencyStore.purgeExpired"))
