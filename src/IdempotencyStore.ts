@@ -11,9 +11,12 @@
  *
  * @since 0.1.0
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import type { Option } from "effect"
 import { Clock, Context, Effect, Layer, Schema } from "effect"
 import * as storeMemory from "./internal/storeMemory.js"
+import * as storeSql from "./internal/storeSql.js"
 
 /**
  * Where a record stands: claimed and running, finished with a stored response, or finished with a stored
@@ -95,6 +98,11 @@ export interface OwnedWrite {
   readonly now: number
 }
 
+const describeCause = (cause: unknown): string => {
+  const inner = cause instanceof Error && cause.cause instanceof Error ? ` (${cause.cause.message})` : ""
+  return `${String(cause)}${inner}`
+}
+
 /**
  * The backend failed (connection lost, disk full, a constraint the store did not expect). Callers may retry
  * it: nothing about the key's state is implied.
@@ -109,7 +117,10 @@ export class IdempotencyStoreError extends Schema.TaggedError<IdempotencyStoreEr
 }) {
   override get message(): string {
     const target = this.key === undefined ? "" : ` for key "${this.key}"`
-    return `The idempotency store failed during ${this.operation}${target}: ${String(this.cause)}`
+    return (
+      `The idempotency store failed during ${this.operation}${target}: ${describeCause(this.cause)}. ` +
+      `Nothing is implied about the key's state; the call may be retried once the store is reachable.`
+    )
   }
 }
 
@@ -215,3 +226,68 @@ export const purgeExpired: Effect.Effect<number, IdempotencyStoreError, Idempote
 
   return yield* store.purgeExpired(now)
 }).pipe(Effect.withSpan("IdempotencyStore.purgeExpired"))
+
+/**
+ * `layerSql` was given a table name it will not put into SQL.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidTableName extends Schema.TaggedError<InvalidTableName>()("InvalidTableName", {
+  table: Schema.String
+}) {
+  override get message(): string {
+    return (
+      `${JSON.stringify(this.table)} is not a valid idempotency table name: use 1 to ${tableNameMaxLength} ` +
+      `lowercase letters, digits and underscores, starting with a letter or underscore (e.g. "ai_idempotency").`
+    )
+  }
+}
+
+/** Leaves room for the `_expires_at_idx` suffix within PostgreSQL's 63-character identifiers. */
+const tableNameMaxLength = 48
+
+const tableName = /^[a-z_][a-z0-9_]*$/
+
+/**
+ * Options of {@link layerSql}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SqlOptions {
+  /** Table that holds the records, created if absent. Default `"ai_idempotency"`. */
+  readonly table?: string | undefined
+}
+
+/**
+ * A store in a SQL database reached through `@effect/sql`: SQLite (`@effect/sql-sqlite-node`) or PostgreSQL
+ * (`@effect/sql-pg`). Building the layer creates the table (default `ai_idempotency`) and its expiry index if
+ * absent. Times are stored as epoch milliseconds. The claim is a single
+ * `INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING` statement and every owner's write a single
+ * statement fenced by the owner token, so the store is safe across connections and processes sharing the
+ * database. Database failures surface as `IdempotencyStoreError`.
+ *
+ * Throws `InvalidTableName` at once when `options.table` is not a plain lowercase SQL identifier.
+ *
+ * @example
+ * ```ts
+ * import { SqliteClient } from "@effect/sql-sqlite-node"
+ * import { Layer } from "effect"
+ * import { IdempotencyStore } from "effect-idempotency"
+ *
+ * const StoreLive = IdempotencyStore.layerSql().pipe(
+ *   Layer.provide(SqliteClient.layer({ filename: "idempotency.db" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSql = (options?: SqlOptions): Layer.Layer<IdempotencyStore, SqlError, SqlClient.SqlClient> => {
+  const table = options?.table ?? "ai_idempotency"
+  if (table.length > tableNameMaxLength || !tableName.test(table)) {
+    throw new InvalidTableName({ table })
+  }
+  return Layer.effect(IdempotencyStore, storeSql.make(table))
+}
