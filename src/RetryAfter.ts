@@ -1,0 +1,160 @@
+/**
+ * Reads how long a provider asks a client to wait before trying again, from every header that carries it.
+ *
+ * Sources, in order (the first one that yields a usable value wins):
+ *
+ * 1. `retry-after-ms`: milliseconds, fractions allowed (OpenAI, Azure OpenAI).
+ * 2. `retry-after`: delta-seconds, fractions allowed, or an HTTP-date; a date is measured from `now` and a date
+ *    in the past means "now" (zero), never a negative wait.
+ * 3. rate-limit reset headers: `x-ratelimit-reset-requests` / `x-ratelimit-reset-tokens` as Go durations
+ *    (`6m0s`, `1.5s`, `250ms`, `2m59.56s`) and `anthropic-ratelimit-*-reset` as RFC 3339 instants. When a
+ *    matching `*-remaining` header says `0`, only the exhausted limits count; the longest of them is the wait.
+ *
+ * Values that are negative, not numbers in the header's grammar (`"10abc"` is not 10), or absurd (longer
+ * than {@link maxDelay}) are ignored and the next source is tried. Zero is a real zero. Header names are
+ * case-insensitive. Parsing is pure: the caller passes `now` (epoch milliseconds) and nothing reads a clock.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Option } from "effect"
+import * as internal from "./internal/retryHeaders.js"
+
+/**
+ * Headers as callers hold them: a plain record (case of names does not matter, array values use their first
+ * element) or a web `Headers`-like object with `forEach`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HeadersInput = internal.HeadersInput
+
+/**
+ * The longest wait any header may ask for: one day. A longer value is taken as a bug or an attack on the
+ * client (a server asking every client to stall for a week), and ignored like garbage. Values exactly equal to
+ * the bound are accepted.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxDelay: Duration.Duration = Duration.days(1)
+
+const MAX_DELAY_MILLIS = Duration.toMillis(maxDelay)
+
+const withinBound = (millis: number): Option.Option<number> =>
+  Number.isFinite(millis) && millis >= 0 && millis <= MAX_DELAY_MILLIS ? Option.some(millis) : Option.none()
+
+const untilInstant = (instant: number, now: number): number => Math.max(0, instant - now)
+
+const fromRetryAfterMs = (headers: Readonly<Record<string, string>>): Option.Option<number> =>
+  Option.fromNullable(headers["retry-after-ms"]).pipe(
+    Option.flatMap((value) => internal.parseDecimal(value, "millis")),
+    Option.flatMap(withinBound)
+  )
+
+const fromRetryAfter = (headers: Readonly<Record<string, string>>, now: Option.Option<number>) =>
+  Option.fromNullable(headers["retry-after"]).pipe(
+    Option.flatMap((value) =>
+      internal
+        .parseDecimal(value, "seconds")
+        .pipe(
+          Option.orElse(() =>
+            Option.flatMap(now, (at) => Option.map(internal.parseHttpDate(value), (date) => untilInstant(date, at)))
+          )
+        )
+    ),
+    Option.flatMap(withinBound)
+  )
+
+const OPENAI_RESET = /^x-ratelimit-reset-(requests|tokens)$/
+const ANTHROPIC_RESET = /^anthropic-ratelimit-([a-z-]+)-reset$/
+
+interface ResetCandidate {
+  readonly millis: number
+  readonly exhausted: boolean
+}
+
+const isExhausted = (headers: Readonly<Record<string, string>>, remainingHeader: string): boolean =>
+  headers[remainingHeader]?.trim() === "0"
+
+const fromResetHeaders = (
+  headers: Readonly<Record<string, string>>,
+  now: Option.Option<number>
+): Option.Option<number> => {
+  const candidates: Array<ResetCandidate> = []
+  for (const [name, value] of Object.entries(headers)) {
+    const openai = OPENAI_RESET.exec(name)
+    if (openai !== null) {
+      Option.map(Option.flatMap(internal.parseGoDuration(value), withinBound), (millis) =>
+        candidates.push({ millis, exhausted: isExhausted(headers, `x-ratelimit-remaining-${openai[1]}`) })
+      )
+      continue
+    }
+    const anthropic = ANTHROPIC_RESET.exec(name)
+    if (anthropic !== null && Option.isSome(now)) {
+      Option.map(
+        Option.flatMap(internal.parseRfc3339(value), (instant) => withinBound(untilInstant(instant, now.value))),
+        (millis) =>
+          candidates.push({ millis, exhausted: isExhausted(headers, `anthropic-ratelimit-${anthropic[1]}-remaining`) })
+      )
+    }
+  }
+  const exhausted = candidates.filter((candidate) => candidate.exhausted)
+  const relevant = exhausted.length > 0 ? exhausted : candidates
+  return relevant.length === 0 ? Option.none() : Option.some(Math.max(...relevant.map((c) => c.millis)))
+}
+
+/**
+ * The same as {@link parse}, with `now` optional: without it, the sources that name an instant (an HTTP-date
+ * `retry-after`, Anthropic reset instants) are skipped, since there is nothing honest to measure them from.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseOption = (
+  headers: HeadersInput | undefined,
+  now: Option.Option<number>
+): Option.Option<Duration.Duration> => {
+  const normalized = internal.normalize(headers)
+  return fromRetryAfterMs(normalized).pipe(
+    Option.orElse(() => fromRetryAfter(normalized, now)),
+    Option.orElse(() => fromResetHeaders(normalized, now)),
+    Option.map(Duration.millis)
+  )
+}
+
+/**
+ * How long the headers ask the client to wait, measured from `now` (epoch milliseconds).
+ *
+ * @since 0.1.0
+ * @category parsing
+ * @example
+ * ```ts
+ * import { Duration, Option } from "effect"
+ * import * as RetryAfter from "effect-idempotency/RetryAfter"
+ *
+ * const now = Date.UTC(2026, 0, 1, 12, 0, 0)
+ * RetryAfter.parse({ "Retry-After": "Thu, 01 Jan 2026 12:00:30 GMT" }, now) // Option.some(30 seconds)
+ * RetryAfter.parse({ "x-ratelimit-reset-requests": "6m0s" }, now).pipe(Option.map(Duration.toSeconds)) // 360
+ * RetryAfter.parse({ "retry-after": "soon" }, now) // Option.none()
+ * ```
+ */
+export const parse = (headers: HeadersInput | undefined, now: number): Option.Option<Duration.Duration> =>
+  parseOption(headers, Option.some(now))
+
+/**
+ * {@link parse} with `now` read from Effect's `Clock`.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseEffect = (headers: HeadersInput | undefined): Effect.Effect<Option.Option<Duration.Duration>> =>
+  Effect.map(Clock.currentTimeMillis, (now) => parse(headers, now))
+
+/**
+ * Reads an HTTP-date (IMF-fixdate, RFC 850 or asctime form) as epoch milliseconds; used for a response's
+ * `date` header.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseHttpDate: (text: string) => Option.Option<number> = internal.parseHttpDate
