@@ -193,7 +193,9 @@ describe("simulation/Provider", () => {
 
       const refused = yield* post(provider, {})
       yield* post(provider, { authorization: "Bearer sk-test", [Provider.actionHeader]: "a9" })
-      const ledger = yield* Effect.promise(() => fetch(`${provider.baseUrl}/ledger`).then((r) => r.json()))
+      const ledger = yield* Effect.promise(() =>
+        fetch(`${provider.baseUrl}/ledger`).then((r) => r.json() as Promise<any>)
+      )
 
       assert.strictEqual(refused.status, 401)
       assert.deepStrictEqual(
