@@ -1,33 +1,36 @@
-import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option, TestClock } from "effect"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Effect, Layer, Redacted } from "effect"
+import { randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as IdempotencyStore from "../src/IdempotencyStore.js"
+import { conformance } from "../src/testing/index.js"
+import { describePg } from "./setup/pgTarget.js"
 
-const claimAt = (now: number, owner: string, requestHash = "h1") =>
-  Effect.flatMap(IdempotencyStore.IdempotencyStore, (store) =>
-    store.claim({ key: "k", requestHash, owner, now, leaseExpiresAt: now + 10, expiresAt: now + 100 })
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "effect-idempotency-store-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+/** A SQLite client on a new file in a new temporary directory, removed when the layer is released. */
+const sqliteClient = Layer.unwrapScoped(
+  Effect.map(tempDir, (dir) => SqliteClient.layer({ filename: join(dir, "store.db") }))
+)
+
+const pgClient = (url: string) => PgClient.layer({ url: Redacted.make(url) })
+
+/** A table of its own for each build, so every test starts from an empty store in the shared cluster. */
+const freshTable = () => `conformance_${randomUUID().replaceAll("-", "")}`.slice(0, 48)
+
+conformance("IdempotencyStore.layerMemory", IdempotencyStore.layerMemory)
+
+conformance("IdempotencyStore.layerSql (SQLite file)", IdempotencyStore.layerSql().pipe(Layer.provide(sqliteClient)))
+
+describePg("IdempotencyStore.layerSql (PostgreSQL)", (url) => {
+  const layer = Layer.unwrapEffect(
+    Effect.sync(() => IdempotencyStore.layerSql({ table: freshTable() }).pipe(Layer.provide(pgClient(url))))
   )
-
-describe("IdempotencyStore.layerMemory", () => {
-  it.effect("claims, refuses the old owner after takeover, purges by Clock", () =>
-    Effect.gen(function* () {
-      const store = yield* IdempotencyStore.IdempotencyStore
-      assert.strictEqual((yield* claimAt(0, "a"))._tag, "Claimed")
-      assert.strictEqual((yield* claimAt(5, "b"))._tag, "Existing")
-
-      const takeover = yield* claimAt(10, "b")
-      assert.deepStrictEqual([takeover._tag, takeover.record.attempts], ["Claimed", 2])
-
-      const lost = yield* Effect.flip(store.complete({ key: "k", owner: "a", now: 11, response: "1" }))
-      assert.strictEqual(lost._tag, "LeaseLost")
-
-      yield* store.complete({ key: "k", owner: "b", now: 12, response: "2" })
-      assert.deepStrictEqual(
-        Option.map(yield* store.get("k", 12), (r) => r.response),
-        Option.some(Option.some("2"))
-      )
-
-      yield* TestClock.setTime(110)
-      assert.strictEqual(yield* IdempotencyStore.purgeExpired, 1)
-    }).pipe(Effect.provide(IdempotencyStore.layerMemory))
-  )
+  conformance("conformance", layer)
 })
