@@ -92,6 +92,7 @@ const startCluster = async (dirs: ReturnType<typeof makeDirectories>): Promise<n
 export default async function setup(project: TestProject) {
   const missing = await binariesMissing()
   if (missing !== undefined) {
+    process.stderr.write(`[test/setup/postgres] no PostgreSQL test cluster: ${missing}\n`)
     project.provide("pgUrl", null)
     project.provide("pgUnavailable", missing)
     return
