@@ -1,0 +1,520 @@
+import { Cause, Clock, Duration, Effect, Either, Exit, Metric, Option, Schedule, Schema } from "effect"
+import * as CallError from "../CallError.js"
+import * as Fingerprint from "../Fingerprint.js"
+import type { AwaitOptions, ExecuteOptions, Outcome, PollOptions, SubmitOptions } from "../Idempotency.js"
+import * as IdempotencyKey from "../IdempotencyKey.js"
+import type { IdempotencyRecord, IdempotencyStoreShape } from "../IdempotencyStore.js"
+import { IdempotencyStore, type IdempotencyStoreError, type LeaseLost } from "../IdempotencyStore.js"
+import {
+  PayloadMismatch,
+  RequestInProgress,
+  RequestNotFound,
+  ResponseInvalid,
+  StoredValueInvalid
+} from "./idempotencyErrors.js"
+
+type Restore = <X, E, R>(effect: Effect.Effect<X, E, R>) => Effect.Effect<X, E, R>
+
+/** A claimed key is kept this long after its first claim unless the caller says otherwise. */
+const defaultTtl = Duration.hours(24)
+
+/** Long enough for a slow model call, short enough that a crashed caller's key is retaken within minutes. */
+const defaultLease = Duration.minutes(5)
+
+/** Quick first look (most calls finish in well under a second), then at most one store read a second. */
+const defaultWaitSchedule: Schedule.Schedule<unknown> = Schedule.exponential(Duration.millis(50)).pipe(
+  Schedule.union(Schedule.spaced(Duration.seconds(1)))
+)
+
+const never = (): boolean => false
+
+/** @internal */
+export type ExecutionOutcome = "claimed" | "replayed" | "takeover" | "mismatch" | "in_progress"
+
+/** @internal */
+export const executions = Metric.counter("effect_idempotency_executions_total", {
+  description: "Calls of Idempotency.execute and Idempotency.submit, by what the key's record made of them",
+  incremental: true
+})
+
+const observe = (outcome: ExecutionOutcome): Effect.Effect<void> =>
+  Effect.annotateCurrentSpan("idempotency.outcome", outcome).pipe(
+    Effect.zipRight(Metric.increment(Metric.tagged(executions, "outcome", outcome)))
+  )
+
+interface Plan<A, AI, AR, F, FI, FR, E, RE, RR> {
+  readonly key: IdempotencyKey.IdempotencyKey
+  readonly requestHash: string
+  readonly owner: string
+  readonly store: IdempotencyStoreShape
+  readonly success: Schema.Schema<A, AI, AR>
+  readonly failure: Schema.Schema<F, FI, FR> | undefined
+  readonly ttl: number
+  readonly lease: number
+  /** Milliseconds between lease extensions; 0 when heartbeats are off. */
+  readonly heartbeat: number
+  readonly isFatal: (error: E) => boolean
+  readonly isOutcomeUnknown: (error: E) => boolean
+  readonly recover: ((key: IdempotencyKey.IdempotencyKey) => Effect.Effect<Option.Option<A>, RE, RR>) | undefined
+}
+
+const finiteMillis = (name: string, input: Duration.DurationInput): Effect.Effect<number> => {
+  const millis = Duration.toMillis(Duration.decode(input))
+  return Number.isFinite(millis) && millis >= 0
+    ? Effect.succeed(Math.floor(millis))
+    : Effect.dieMessage(`Idempotency: the ${name} option must be a finite, non-negative duration`)
+}
+
+const makePlan = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
+  options: SubmitOptions<A, AI, AR, F, FI, FR, Req, E, RE, RR>
+): Effect.Effect<
+  Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+  IdempotencyKey.InvalidIdempotencyKey | Fingerprint.UnserializableRequest,
+  IdempotencyStore
+> =>
+  Effect.gen(function* () {
+    const key = yield* IdempotencyKey.validate(options.key)
+
+    const fingerprint = options.fingerprint
+    const requestHash = yield* Effect.suspend(() =>
+      Fingerprint.hashEffect(fingerprint === undefined ? options.request : fingerprint(options.request))
+    )
+
+    const ttl = yield* finiteMillis("ttl", options.ttl ?? defaultTtl)
+    const lease = yield* finiteMillis("lease", options.lease ?? defaultLease)
+    const heartbeatInput = Duration.decode(options.heartbeat ?? Duration.millis(lease / 3))
+    const heartbeat = Duration.isFinite(heartbeatInput) ? Math.floor(Duration.toMillis(heartbeatInput)) : 0
+
+    const store = yield* IdempotencyStore
+    return {
+      key,
+      requestHash,
+      owner: globalThis.crypto.randomUUID(),
+      store,
+      success: options.success,
+      failure: options.failure,
+      ttl,
+      lease,
+      heartbeat,
+      isFatal: options.isFatal ?? CallError.isFatal,
+      isOutcomeUnknown: options.isOutcomeUnknown ?? never,
+      recover: options.recover
+    }
+  })
+
+const encodeJson = <A, I, R>(schema: Schema.Schema<A, I, R>, value: unknown): Effect.Effect<string, unknown, R> =>
+  Schema.encodeUnknown(schema)(value).pipe(
+    // A Schema whose encoded side is `undefined` (Schema.Void) has no JSON text of its own.
+    Effect.flatMap((encoded) => Effect.try(() => JSON.stringify(encoded) ?? "null"))
+  )
+
+const decodeJson = <A, I, R>(
+  key: string,
+  schema: Schema.Schema<A, I, R>,
+  text: Option.Option<string>
+): Effect.Effect<A, StoredValueInvalid, R> =>
+  Option.match(text, {
+    onNone: () => Effect.fail(new StoredValueInvalid({ key, cause: "the record holds no stored value" })),
+    onSome: (json) =>
+      Effect.try(() => JSON.parse(json) as unknown).pipe(
+        Effect.flatMap(Schema.decodeUnknown(schema)),
+        Effect.mapError((cause) => new StoredValueInvalid({ key, cause }))
+      )
+  })
+
+const decodeFailure = <F, FI, FR>(
+  key: string,
+  schema: Schema.Schema<F, FI, FR> | undefined,
+  text: Option.Option<string>
+): Effect.Effect<F, StoredValueInvalid, FR> =>
+  schema === undefined
+    ? Effect.fail(
+        new StoredValueInvalid({ key, cause: "a failure is stored for this key but no failure Schema was given" })
+      )
+    : decodeJson(key, schema, text)
+
+/** The completed outcome a record holds; `None` while it is processing. */
+const completedOutcome = <A, AI, AR, F, FI, FR>(
+  key: string,
+  record: IdempotencyRecord,
+  success: Schema.Schema<A, AI, AR>,
+  failure: Schema.Schema<F, FI, FR> | undefined
+): Effect.Effect<Option.Option<Outcome<A, F>>, StoredValueInvalid, AR | FR> => {
+  switch (record.status) {
+    case "processing":
+      return Effect.succeedNone
+    case "succeeded":
+      return Effect.map(decodeJson(key, success, record.response), (value) =>
+        Option.some({ _tag: "Succeeded" as const, value })
+      )
+    case "failed":
+      return Effect.map(decodeFailure(key, failure, record.error), (error) =>
+        Option.some({ _tag: "Failed" as const, error })
+      )
+  }
+}
+
+const toOutcome = <A, AI, AR, F, FI, FR>(
+  key: string,
+  record: IdempotencyRecord,
+  success: Schema.Schema<A, AI, AR>,
+  failure: Schema.Schema<F, FI, FR> | undefined
+): Effect.Effect<Outcome<A, F>, StoredValueInvalid, AR | FR> =>
+  Effect.map(
+    completedOutcome(key, record, success, failure),
+    Option.getOrElse((): Outcome<A, F> => ({ _tag: "Processing", leaseExpiresAt: record.leaseExpiresAt }))
+  )
+
+const settleOutcome = <A, F>(outcome: Outcome<A, F>, key: string): Effect.Effect<A, F | RequestInProgress> => {
+  switch (outcome._tag) {
+    case "Succeeded":
+      return Effect.succeed(outcome.value)
+    case "Failed":
+      return Effect.fail(outcome.error)
+    case "Processing":
+      return Effect.fail(new RequestInProgress({ key, leaseExpiresAt: outcome.leaseExpiresAt }))
+  }
+}
+
+const claim = <A, AI, AR, F, FI, FR, E, RE, RR>(plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    plan.store.claim({
+      key: plan.key,
+      requestHash: plan.requestHash,
+      owner: plan.owner,
+      now,
+      leaseExpiresAt: now + plan.lease,
+      expiresAt: now + plan.ttl
+    })
+  )
+
+const release = <A, AI, AR, F, FI, FR, E, RE, RR>(plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>): Effect.Effect<void> =>
+  Clock.currentTimeMillis.pipe(
+    Effect.flatMap((now) => plan.store.release({ key: plan.key, owner: plan.owner, now })),
+    // The caller's own outcome matters more; an unreleased claim is retaken once its lease ends.
+    Effect.catchAll((error) =>
+      Effect.logWarning(`Idempotency: could not release key "${plan.key}"; it frees up when its lease ends`, error)
+    )
+  )
+
+const heartbeatLoop = <A, AI, AR, F, FI, FR, E, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>
+): Effect.Effect<never, LeaseLost> => {
+  const beat = Clock.currentTimeMillis.pipe(
+    Effect.flatMap((now) =>
+      plan.store.heartbeat({ key: plan.key, owner: plan.owner, now, leaseExpiresAt: now + plan.lease })
+    ),
+    // A store hiccup is not a lost lease: the next beat tries again, and complete() settles who owns the key.
+    Effect.catchTag("IdempotencyStoreError", (error) =>
+      Effect.logWarning(`Idempotency: could not extend the lease on key "${plan.key}"`, error)
+    )
+  )
+  return Effect.sleep(Duration.millis(plan.heartbeat)).pipe(Effect.zipRight(beat), Effect.forever)
+}
+
+/**
+ * Runs `effect` while a heartbeat extends the lease. The effect's own outcome comes back as an `Either`, so a
+ * `LeaseLost` in the error channel can only mean this caller's lease: the heartbeat found the key taken over
+ * and the work was interrupted.
+ */
+const withHeartbeat = <X, EX, RX, A, AI, AR, F, FI, FR, E, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+  effect: Effect.Effect<X, EX, RX>
+): Effect.Effect<Either.Either<X, EX>, LeaseLost, RX> =>
+  plan.heartbeat > 0 ? Effect.raceFirst(Effect.either(effect), heartbeatLoop(plan)) : Effect.either(effect)
+
+const storeSuccess = <A, AI, AR, F, FI, FR, E, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+  value: A
+): Effect.Effect<A, ResponseInvalid | LeaseLost | IdempotencyStoreError, AR> =>
+  Effect.gen(function* () {
+    const response = yield* encodeJson(plan.success, value).pipe(
+      Effect.catchAll((cause) =>
+        Effect.zipRight(release(plan), Effect.fail(new ResponseInvalid({ key: plan.key, cause })))
+      )
+    )
+
+    const now = yield* Clock.currentTimeMillis
+    yield* plan.store.complete({ key: plan.key, owner: plan.owner, now, response })
+    return value
+  })
+
+type Verdict = "unknown" | "fatal" | "retryable"
+
+const classify = <A, AI, AR, F, FI, FR, E, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+  error: E
+): Effect.Effect<Verdict> =>
+  Effect.try((): Verdict => {
+    if (plan.isOutcomeUnknown(error)) return "unknown"
+    return plan.failure !== undefined && plan.isFatal(error) ? "fatal" : "retryable"
+  }).pipe(
+    Effect.catchAll((cause) =>
+      Effect.as(
+        Effect.logWarning("Idempotency: isFatal/isOutcomeUnknown threw; treating the error as retryable", cause),
+        "retryable" as const
+      )
+    )
+  )
+
+const storeFailure = <A, AI, AR, F, FI, FR, E, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+  error: E
+): Effect.Effect<never, E, FR> =>
+  Effect.gen(function* () {
+    const verdict = yield* classify(plan, error)
+
+    // The provider may have acted on it: keep the claim until the lease ends, so the next caller recovers first.
+    if (verdict === "unknown") return yield* Effect.fail(error)
+
+    if (verdict === "fatal" && plan.failure !== undefined) {
+      const encoded = yield* Effect.either(encodeJson(plan.failure, error))
+      if (Either.isRight(encoded)) {
+        const now = yield* Clock.currentTimeMillis
+        yield* plan.store
+          .fail({ key: plan.key, owner: plan.owner, now, error: encoded.right })
+          .pipe(
+            Effect.catchAll((storeError) =>
+              Effect.logWarning(`Idempotency: could not store the failure of key "${plan.key}"`, storeError)
+            )
+          )
+        return yield* Effect.fail(error)
+      }
+      yield* Effect.logWarning(
+        `Idempotency: the failure of key "${plan.key}" does not encode with the failure Schema; releasing the key`,
+        encoded.left
+      )
+    }
+
+    yield* release(plan)
+    return yield* Effect.fail(error)
+  })
+
+/**
+ * Everything a caller does while it holds the claim. Runs uninterruptibly except inside `restore`, so the
+ * claim is always completed, failed, released or (on purpose) left to its lease.
+ */
+const runOwned = <A, E, R, AI, AR, F, FI, FR, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+  self: Effect.Effect<A, E, R>,
+  takeover: boolean,
+  restore: Restore
+): Effect.Effect<A, E | RE | LeaseLost | IdempotencyStoreError | ResponseInvalid, R | AR | FR | RR> =>
+  Effect.gen(function* () {
+    yield* observe(takeover ? "takeover" : "claimed")
+
+    if (takeover && plan.recover !== undefined) {
+      // Any failure here leaves the claim as it is: the earlier attempt's outcome is still unknown.
+      const recovered = yield* restore(withHeartbeat(plan, plan.recover(plan.key)))
+      if (Either.isLeft(recovered)) return yield* Effect.fail(recovered.left)
+      if (Option.isSome(recovered.right)) return yield* storeSuccess(plan, recovered.right.value)
+    }
+
+    const exit = yield* Effect.exit(restore(withHeartbeat(plan, self)))
+    if (Exit.isSuccess(exit)) {
+      return yield* Either.match(exit.value, {
+        onRight: (value) => storeSuccess(plan, value),
+        onLeft: (error) => storeFailure(plan, error)
+      })
+    }
+
+    // A typed failure here is the heartbeat's LeaseLost: the key is someone else's, so there is nothing to release.
+    if (Option.isNone(Cause.failureOption(exit.cause))) yield* release(plan)
+    return yield* Effect.failCause(exit.cause)
+  })
+
+type ClaimStep<A> =
+  | { readonly _tag: "Owned"; readonly value: A }
+  | { readonly _tag: "Existing"; readonly record: IdempotencyRecord }
+
+interface Waiter {
+  readonly driver: Schedule.ScheduleDriver<unknown, unknown>
+  /** Epoch ms after which waiting gives up; `Infinity` for no limit. */
+  readonly deadline: number
+}
+
+const makeWaiter = (
+  schedule: Schedule.Schedule<unknown, unknown> | undefined,
+  timeout: Duration.DurationInput | undefined
+): Effect.Effect<Waiter> =>
+  Effect.gen(function* () {
+    const driver = yield* Schedule.driver(schedule ?? defaultWaitSchedule)
+    const now = yield* Clock.currentTimeMillis
+    const limit = timeout === undefined ? Infinity : Duration.toMillis(Duration.decode(timeout))
+    return { driver, deadline: now + limit }
+  })
+
+/**
+ * Polls the record `record` until it can be acted on: `Some` of the completed (or no longer matching) record,
+ * or `None` when the key is free or its lease ended, so that a claim can be tried. Fails with
+ * `RequestInProgress` when the schedule ends or the deadline passes first.
+ */
+const waitForChange = (
+  store: IdempotencyStoreShape,
+  key: string,
+  requestHash: string | undefined,
+  record: IdempotencyRecord,
+  waiter: Waiter
+): Effect.Effect<Option.Option<IdempotencyRecord>, RequestInProgress | IdempotencyStoreError> =>
+  Effect.gen(function* () {
+    let leaseExpiresAt = record.leaseExpiresAt
+    const inProgress = () => new RequestInProgress({ key, leaseExpiresAt })
+
+    const poll = Effect.gen(function* () {
+      while (true) {
+        yield* Effect.mapError(waiter.driver.next(undefined), inProgress)
+
+        const now = yield* Clock.currentTimeMillis
+        const current = yield* store.get(key, now)
+        if (Option.isNone(current)) return current
+
+        const next = current.value
+        if (next.status !== "processing") return current
+        if (requestHash !== undefined && next.requestHash !== requestHash) return current
+        if (next.leaseExpiresAt <= now) return Option.none()
+        leaseExpiresAt = next.leaseExpiresAt
+      }
+    })
+
+    const remaining = waiter.deadline - (yield* Clock.currentTimeMillis)
+    if (remaining <= 0) return yield* Effect.fail(inProgress())
+    if (!Number.isFinite(remaining)) return yield* poll
+    return yield* Effect.timeoutFail(poll, { duration: Duration.millis(remaining), onTimeout: inProgress })
+  })
+
+/** @internal */
+export const execute = <A, E, R, AI, AR, F, FI, FR, Req, RE, RR>(
+  self: Effect.Effect<A, E, R>,
+  options: ExecuteOptions<A, AI, AR, F, FI, FR, Req, E, RE, RR>
+) =>
+  Effect.gen(function* () {
+    const plan = yield* makePlan(options)
+    const waiter =
+      options.onInProgress === "wait" ? yield* makeWaiter(options.waitSchedule, options.waitTimeout) : undefined
+
+    while (true) {
+      const step = yield* Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          claim(plan),
+          (
+            result
+          ): Effect.Effect<
+            ClaimStep<A>,
+            E | RE | LeaseLost | IdempotencyStoreError | ResponseInvalid,
+            R | AR | FR | RR
+          > =>
+            result._tag === "Claimed"
+              ? Effect.map(runOwned(plan, self, result.takeover, restore), (value) => ({ _tag: "Owned", value }))
+              : Effect.succeed({ _tag: "Existing", record: result.record })
+        )
+      )
+      if (step._tag === "Owned") return step.value
+
+      let record = step.record
+      if (record.status === "processing" && record.requestHash === plan.requestHash) {
+        if (waiter === undefined) {
+          yield* observe("in_progress")
+          return yield* Effect.fail(new RequestInProgress({ key: plan.key, leaseExpiresAt: record.leaseExpiresAt }))
+        }
+        const changed = yield* waitForChange(plan.store, plan.key, plan.requestHash, record, waiter).pipe(
+          Effect.tapErrorTag("RequestInProgress", () => observe("in_progress"))
+        )
+        if (Option.isNone(changed)) continue
+        record = changed.value
+      }
+
+      if (record.requestHash !== plan.requestHash) {
+        yield* observe("mismatch")
+        return yield* Effect.fail(
+          new PayloadMismatch({ key: plan.key, storedHash: record.requestHash, requestHash: plan.requestHash })
+        )
+      }
+
+      yield* observe("replayed")
+      const outcome = yield* toOutcome(plan.key, record, plan.success, plan.failure)
+      return yield* settleOutcome(outcome, plan.key)
+    }
+  }).pipe(Effect.withSpan("Idempotency.execute", { attributes: { "idempotency.key": options.key } }))
+
+/** @internal */
+export const submit = <A, E, R, AI, AR, F, FI, FR, Req, RE, RR>(
+  self: Effect.Effect<A, E, R>,
+  options: SubmitOptions<A, AI, AR, F, FI, FR, Req, E, RE, RR>
+) =>
+  Effect.gen(function* () {
+    const plan = yield* makePlan(options)
+    const scope = yield* Effect.scope
+
+    const result = yield* Effect.uninterruptibleMask((restore) =>
+      Effect.tap(claim(plan), (result) =>
+        result._tag === "Claimed"
+          ? Effect.forkIn(
+              runOwned(plan, self, result.takeover, restore).pipe(
+                Effect.catchAllCause((cause) =>
+                  Cause.isInterruptedOnly(cause)
+                    ? Effect.void
+                    : Effect.logDebug(`Idempotency: submitted work for key "${plan.key}" failed`, cause)
+                )
+              ),
+              scope
+            )
+          : Effect.void
+      )
+    )
+    if (result._tag === "Claimed") {
+      const processing: Outcome<A, F> = { _tag: "Processing", leaseExpiresAt: result.record.leaseExpiresAt }
+      return processing
+    }
+
+    const record = result.record
+    if (record.requestHash !== plan.requestHash) {
+      yield* observe("mismatch")
+      return yield* Effect.fail(
+        new PayloadMismatch({ key: plan.key, storedHash: record.requestHash, requestHash: plan.requestHash })
+      )
+    }
+
+    yield* observe(record.status === "processing" ? "in_progress" : "replayed")
+    return yield* toOutcome(plan.key, record, plan.success, plan.failure)
+  }).pipe(Effect.withSpan("Idempotency.submit", { attributes: { "idempotency.key": options.key } }))
+
+/** @internal */
+export const poll = <A, AI, AR, F, FI, FR>(key: string, options: PollOptions<A, AI, AR, F, FI, FR>) =>
+  Effect.gen(function* () {
+    const valid = yield* IdempotencyKey.validate(key)
+    const store = yield* IdempotencyStore
+
+    const now = yield* Clock.currentTimeMillis
+    const record = yield* store.get(valid, now)
+    if (Option.isNone(record)) return Option.none<Outcome<A, F>>()
+
+    return Option.some(yield* toOutcome(valid, record.value, options.success, options.failure))
+  }).pipe(Effect.withSpan("Idempotency.poll", { attributes: { "idempotency.key": key } }))
+
+/** @internal */
+export const await_ = <A, AI, AR, F, FI, FR>(key: string, options: AwaitOptions<A, AI, AR, F, FI, FR>) =>
+  Effect.gen(function* () {
+    const valid = yield* IdempotencyKey.validate(key)
+    const store = yield* IdempotencyStore
+    const waiter = yield* makeWaiter(options.waitSchedule, options.waitTimeout)
+
+    while (true) {
+      const now = yield* Clock.currentTimeMillis
+      const found = yield* store.get(valid, now)
+      if (Option.isNone(found)) return yield* Effect.fail(new RequestNotFound({ key: valid }))
+
+      let record = found.value
+      if (record.status === "processing") {
+        // Nobody holds a lapsed lease: only a new execute or submit with the same key can finish it.
+        if (record.leaseExpiresAt <= now) {
+          return yield* Effect.fail(new RequestInProgress({ key: valid, leaseExpiresAt: record.leaseExpiresAt }))
+        }
+        const changed = yield* waitForChange(store, valid, undefined, record, waiter)
+        if (Option.isNone(changed)) continue
+        record = changed.value
+      }
+
+      const outcome = yield* toOutcome(valid, record, options.success, options.failure)
+      return yield* settleOutcome(outcome, valid)
+    }
+  }).pipe(Effect.withSpan("Idempotency.await", { attributes: { "idempotency.key": key } }))
