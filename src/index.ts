@@ -3,4 +3,38 @@
  *
  * @since 0.1.0
  */
-export {}
+
+/**
+ * Branded idempotency keys built from business parts, e.g. `chatmsg:conv_782:msg_991`.
+ *
+ * @since 0.1.0
+ */
+export * as IdempotencyKey from "./IdempotencyKey.js"
+
+/**
+ * Canonical JSON and SHA-256 fingerprints of requests, insensitive to object key order.
+ *
+ * @since 0.1.0
+ */
+export * as Fingerprint from "./Fingerprint.js"
+
+/**
+ * The store port and its in-memory and SQL layers.
+ *
+ * @since 0.1.0
+ */
+export * as IdempotencyStore from "./IdempotencyStore.js"
+
+/**
+ * Typed errors of an AI API call, split into retryable and fatal.
+ *
+ * @since 0.1.0
+ */
+export * as CallError from "./CallError.js"
+
+/**
+ * Parsing of Retry-After and rate-limit reset headers.
+ *
+ * @since 0.1.0
+ */
+export * as RetryAfter from "./RetryAfter.js"
