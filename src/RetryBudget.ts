@@ -87,6 +87,11 @@ const check = (option: string, value: number, valid: boolean, reason: string) =>
   }
 }
 
+/** Token counts are kept to nine decimal places, so ten deposits of 0.1 make exactly one token. */
+const PRECISION = 1e9
+
+const round = (tokens: number): number => Math.round(tokens * PRECISION) / PRECISION
+
 interface State {
   readonly deposits: number
   readonly reserve: number
@@ -109,7 +114,7 @@ export const make = (options: Options = {}): Effect.Effect<RetryBudgetShape> => 
 
   const refill = (state: State, now: number): State => ({
     deposits: state.deposits,
-    reserve: Math.min(perSecond, state.reserve + (Math.max(0, now - state.updatedAt) / 1000) * perSecond),
+    reserve: round(Math.min(perSecond, state.reserve + (Math.max(0, now - state.updatedAt) / 1000) * perSecond)),
     updatedAt: Math.max(now, state.updatedAt)
   })
 
@@ -124,10 +129,10 @@ export const make = (options: Options = {}): Effect.Effect<RetryBudgetShape> => 
       const allowed = yield* Ref.modify(state, (current): readonly [boolean, State] => {
         const next = refill(current, now)
         if (next.reserve >= 1) {
-          return [true, { ...next, reserve: next.reserve - 1 }]
+          return [true, { ...next, reserve: round(next.reserve - 1) }]
         }
         if (next.deposits >= 1) {
-          return [true, { ...next, deposits: next.deposits - 1 }]
+          return [true, { ...next, deposits: round(next.deposits - 1) }]
         }
         return [false, next]
       })
@@ -140,7 +145,7 @@ export const make = (options: Options = {}): Effect.Effect<RetryBudgetShape> => 
 
     const deposit = Ref.update(state, (current) => ({
       ...current,
-      deposits: Math.min(maxTokens, current.deposits + ratio)
+      deposits: round(Math.min(maxTokens, current.deposits + ratio))
     }))
 
     const available = Effect.flatMap(Clock.currentTimeMillis, (now) =>
