@@ -1,4 +1,4 @@
-import { Cause, Clock, Duration, Effect, Either, Exit, Metric, Option, Schedule, Schema } from "effect"
+import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, Metric, Option, Ref, Schedule, Schema } from "effect"
 import * as CallError from "../CallError.js"
 import * as Fingerprint from "../Fingerprint.js"
 import type { AwaitOptions, ExecuteOptions, Outcome, PollOptions, SubmitOptions } from "../Idempotency.js"
@@ -212,16 +212,46 @@ const heartbeatLoop = <A, AI, AR, F, FI, FR, E, RE, RR>(
   return Effect.sleep(Duration.millis(plan.heartbeat)).pipe(Effect.zipRight(beat), Effect.forever)
 }
 
+interface Supervised<X, EX> {
+  /** The work's own exit. */
+  readonly exit: Exit.Exit<X, EX>
+  /** Set when a heartbeat found the key taken over; the work was interrupted then. */
+  readonly leaseLost: Option.Option<LeaseLost>
+}
+
 /**
- * Runs `effect` while a heartbeat extends the lease. The effect's own outcome comes back as an `Either`, so a
- * `LeaseLost` in the error channel can only mean this caller's lease: the heartbeat found the key taken over
- * and the work was interrupted.
+ * Runs `effect` in a fiber of its own while a heartbeat fiber extends the lease, and reports the work's own
+ * exit. A lost lease interrupts the work and is reported apart, so it cannot be mistaken for one of the
+ * work's own errors. When the caller is interrupted, the work is interrupted and its exit still settles the
+ * claim; leaving the uninterruptible region then ends the caller as interrupted.
  */
-const withHeartbeat = <X, EX, RX, A, AI, AR, F, FI, FR, E, RE, RR>(
+const supervise = <X, EX, RX, A, AI, AR, F, FI, FR, E, RE, RR>(
   plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
-  effect: Effect.Effect<X, EX, RX>
-): Effect.Effect<Either.Either<X, EX>, LeaseLost, RX> =>
-  plan.heartbeat > 0 ? Effect.raceFirst(Effect.either(effect), heartbeatLoop(plan)) : Effect.either(effect)
+  effect: Effect.Effect<X, EX, RX>,
+  restore: Restore
+): Effect.Effect<Supervised<X, EX>, never, RX> =>
+  Effect.gen(function* () {
+    const work = yield* Effect.fork(restore(effect))
+    const lost = yield* Ref.make(Option.none<LeaseLost>())
+    const heart =
+      plan.heartbeat > 0
+        ? yield* Effect.fork(
+            restore(
+              Effect.catchAll(heartbeatLoop(plan), (leaseLost) =>
+                Effect.zipRight(Ref.set(lost, Option.some(leaseLost)), Fiber.interrupt(work))
+              )
+            )
+          )
+        : undefined
+
+    const awaited = yield* Effect.exit(restore(Fiber.await(work)))
+    const exit = Exit.isSuccess(awaited) ? awaited.value : yield* Fiber.interrupt(work)
+    if (heart !== undefined) yield* Fiber.interrupt(heart)
+    // As if the work had run in the caller's fiber: its FiberRef changes (log annotations, ...) carry over.
+    yield* Fiber.inheritAll(work)
+
+    return { exit, leaseLost: yield* Ref.get(lost) }
+  })
 
 const storeSuccess = <A, AI, AR, F, FI, FR, E, RE, RR>(
   plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
@@ -259,13 +289,14 @@ const classify = <A, AI, AR, F, FI, FR, E, RE, RR>(
 
 const storeFailure = <A, AI, AR, F, FI, FR, E, RE, RR>(
   plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
-  error: E
+  error: E,
+  cause: Cause.Cause<E>
 ): Effect.Effect<never, E, FR> =>
   Effect.gen(function* () {
     const verdict = yield* classify(plan, error)
 
     // The provider may have acted on it: keep the claim until the lease ends, so the next caller recovers first.
-    if (verdict === "unknown") return yield* Effect.fail(error)
+    if (verdict === "unknown") return yield* Effect.failCause(cause)
 
     if (verdict === "fatal" && plan.failure !== undefined) {
       const encoded = yield* Effect.either(encodeJson(plan.failure, error))
@@ -278,7 +309,7 @@ const storeFailure = <A, AI, AR, F, FI, FR, E, RE, RR>(
               Effect.logWarning(`Idempotency: could not store the failure of key "${plan.key}"`, storeError)
             )
           )
-        return yield* Effect.fail(error)
+        return yield* Effect.failCause(cause)
       }
       yield* Effect.logWarning(
         `Idempotency: the failure of key "${plan.key}" does not encode with the failure Schema; releasing the key`,
@@ -287,7 +318,7 @@ const storeFailure = <A, AI, AR, F, FI, FR, E, RE, RR>(
     }
 
     yield* release(plan)
-    return yield* Effect.fail(error)
+    return yield* Effect.failCause(cause)
   })
 
 /**
@@ -304,24 +335,33 @@ const runOwned = <A, E, R, AI, AR, F, FI, FR, RE, RR>(
     yield* observe(takeover ? "takeover" : "claimed")
 
     if (takeover && plan.recover !== undefined) {
-      // Any failure here leaves the claim as it is: the earlier attempt's outcome is still unknown.
-      const recovered = yield* restore(withHeartbeat(plan, plan.recover(plan.key)))
-      if (Either.isLeft(recovered)) return yield* Effect.fail(recovered.left)
-      if (Option.isSome(recovered.right)) return yield* storeSuccess(plan, recovered.right.value)
+      const recovered = yield* supervise(plan, plan.recover(plan.key), restore)
+      if (Option.isSome(recovered.leaseLost)) return yield* Effect.fail(recovered.leaseLost.value)
+
+      // A failed recover leaves the claim as it is: the earlier attempt's outcome is still unknown.
+      if (Exit.isFailure(recovered.exit)) return yield* Effect.failCause(recovered.exit.cause)
+      if (Option.isSome(recovered.exit.value)) return yield* storeSuccess(plan, recovered.exit.value.value)
     }
 
-    const exit = yield* Effect.exit(restore(withHeartbeat(plan, self)))
-    if (Exit.isSuccess(exit)) {
-      return yield* Either.match(exit.value, {
-        onRight: (value) => storeSuccess(plan, value),
-        onLeft: (error) => storeFailure(plan, error)
-      })
-    }
+    const ran = yield* supervise(plan, self, restore)
+    if (Option.isSome(ran.leaseLost)) return yield* Effect.fail(ran.leaseLost.value)
 
-    // A typed failure here is the heartbeat's LeaseLost: the key is someone else's, so there is nothing to release.
-    if (Option.isNone(Cause.failureOption(exit.cause))) yield* release(plan)
-    return yield* Effect.failCause(exit.cause)
+    return yield* settle(plan, ran.exit)
   })
+
+/** Stores, fails or releases the claim according to how the work ended. */
+const settle = <A, E, AI, AR, F, FI, FR, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+  exit: Exit.Exit<A, E>
+): Effect.Effect<A, E | LeaseLost | IdempotencyStoreError | ResponseInvalid, AR | FR> => {
+  if (Exit.isSuccess(exit)) return storeSuccess(plan, exit.value)
+  const cause = exit.cause
+  return Option.match(Cause.failureOption(cause), {
+    onSome: (error) => storeFailure(plan, error, cause),
+    // A defect or an interruption of the work: nothing is known about it, so the next caller runs it again.
+    onNone: () => Effect.zipRight(release(plan), Effect.failCause(cause))
+  })
+}
 
 type ClaimStep<A> =
   | { readonly _tag: "Owned"; readonly value: A }
