@@ -1,0 +1,201 @@
+/**
+ * `effect-idempotency dlq`: look at the dead-letter queue in a SQLite file and act on it.
+ *
+ * - `dlq list [--db FILE] [--json] [--limit N]`: the entries, oldest first.
+ * - `dlq replay KEY [--db FILE]`: re-runs the entry through the rerun function the CLI was built with (the
+ *   main CLI passes one that goes through `Idempotency.execute` with the entry's key, so a replay can never
+ *   bill twice); a successful replay removes the entry.
+ * - `dlq discard KEY [--db FILE]`: removes the entry without re-running it.
+ *
+ * The queue is the `ai_dead_letters` table of `--db` (default `effect-idempotency.db`). A missing file is an
+ * error, never silently created.
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as FileSystem from "@effect/platform/FileSystem"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Data, Effect, Layer, Option } from "effect"
+import * as DeadLetterQueue from "../DeadLetterQueue.js"
+import { Output } from "./Output.js"
+
+/**
+ * The SQLite file the dead-letter commands read when `--db` is not given.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultDb = "effect-idempotency.db"
+
+/**
+ * `--db` names a file that does not exist.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DatabaseNotFound extends Data.TaggedError("DatabaseNotFound")<{ readonly path: string }> {
+  override get message(): string {
+    return `--db ${this.path}: no such database file; pass the file the application writes its dead letters to`
+  }
+}
+
+/**
+ * `dlq replay` was asked for, but this command was built without a way to re-run entries.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ReplayUnavailable extends Data.TaggedError("ReplayUnavailable")<{ readonly key: string }> {
+  override get message(): string {
+    return (
+      `cannot replay "${this.key}": this dlq command was built without a rerun function; ` +
+      "use the effect-idempotency binary, or build the command with Dlq.makeCommand({ rerun })"
+    )
+  }
+}
+
+/**
+ * How `dlq replay` re-runs an entry. It runs with the `SqlClient` of `--db` in context (so it can open the
+ * idempotency store in the same file) and should send `entry.request` through `Idempotency.execute` with
+ * `entry.key`, so that a request the provider did run is not billed again.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Rerun<R> = (
+  entry: DeadLetterQueue.DeadLetter,
+  context: { readonly db: string }
+) => Effect.Effect<unknown, unknown, R>
+
+const db = Options.file("db").pipe(
+  Options.withDefault(defaultDb),
+  Options.withDescription(`SQLite file holding the ai_dead_letters table (default ${defaultDb}).`)
+)
+
+const key = Args.text({ name: "key" }).pipe(Args.withDescription("Idempotency key of the entry."))
+
+const withQueue = <A, E, R>(path: string, body: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+
+    const exists = yield* fs.exists(path).pipe(Effect.orElseSucceed(() => false))
+    if (!exists) {
+      return yield* Effect.fail(new DatabaseNotFound({ path }))
+    }
+
+    const client = SqliteClient.layer({ filename: path })
+    return yield* Effect.provide(body, Layer.provideMerge(DeadLetterQueue.layerSql(), client))
+  })
+
+const isoTime = (millis: number): string => new Date(millis).toISOString()
+
+const formatEntry = (entry: DeadLetterQueue.DeadLetter): string => {
+  const status = Option.match(entry.lastError.status, { onNone: () => "-", onSome: String })
+  return [
+    entry.key,
+    `attempts=${entry.attempts}`,
+    `error=${entry.lastError.tag}`,
+    `status=${status}`,
+    `since=${isoTime(entry.deadLetteredAt)}`,
+    `updated=${isoTime(entry.updatedAt)}`,
+    `message=${JSON.stringify(entry.lastError.message)}`
+  ].join("  ")
+}
+
+const toJson = (entry: DeadLetterQueue.DeadLetter) => ({
+  key: entry.key,
+  request: entry.request,
+  lastError: { ...entry.lastError, status: Option.getOrNull(entry.lastError.status) },
+  attempts: entry.attempts,
+  deadLetteredAt: isoTime(entry.deadLetteredAt),
+  updatedAt: isoTime(entry.updatedAt)
+})
+
+const list = Command.make(
+  "list",
+  {
+    db,
+    json: Options.boolean("json").pipe(Options.withDescription("Print the entries as a JSON array.")),
+    limit: Options.integer("limit").pipe(Options.optional, Options.withDescription("Show at most this many entries."))
+  },
+  (options) =>
+    withQueue(
+      options.db,
+      Effect.gen(function* () {
+        const output = yield* Output
+
+        const entries = yield* DeadLetterQueue.list({ limit: Option.getOrUndefined(options.limit) })
+
+        if (options.json) {
+          return yield* output.stdout(`${JSON.stringify(entries.map(toJson), null, 2)}\n`)
+        }
+        if (entries.length === 0) {
+          return yield* output.stdout(`No dead letters in ${options.db}.\n`)
+        }
+        yield* output.stdout(entries.map((entry) => `${formatEntry(entry)}\n`).join(""))
+      })
+    )
+).pipe(Command.withDescription("List the dead letters, oldest first."))
+
+const discard = Command.make("discard", { db, key }, (options) =>
+  withQueue(
+    options.db,
+    Effect.gen(function* () {
+      const output = yield* Output
+
+      yield* DeadLetterQueue.discard(options.key)
+
+      yield* output.stdout(`Discarded ${options.key}; it will not be replayed.\n`)
+    })
+  )
+).pipe(Command.withDescription("Remove a dead letter without re-running it."))
+
+const replay = <R>(rerun: Rerun<R> | undefined) =>
+  Command.make("replay", { db, key }, (options) =>
+    withQueue(
+      options.db,
+      Effect.gen(function* () {
+        const output = yield* Output
+
+        if (rerun === undefined) {
+          return yield* Effect.fail(new ReplayUnavailable({ key: options.key }))
+        }
+
+        yield* DeadLetterQueue.replay(options.key, (entry) => rerun(entry, { db: options.db }))
+
+        yield* output.stdout(`Replayed ${options.key}: it succeeded and was removed from the queue.\n`)
+      })
+    )
+  ).pipe(Command.withDescription("Re-run a dead letter through the idempotent path; remove it when it succeeds."))
+
+/**
+ * Builds the `dlq` command. `rerun` says how `dlq replay` re-runs an entry; without it, `replay` fails with
+ * {@link ReplayUnavailable}.
+ *
+ * @since 0.1.0
+ * @category commands
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Dlq from "effect-idempotency/cli/dlq"
+ *
+ * const dlq = Dlq.makeCommand({
+ *   rerun: (entry, { db }) => Effect.logInfo(`would re-send ${entry.key} using ${db}`)
+ * })
+ * ```
+ */
+export const makeCommand = <R = never>(options: { readonly rerun?: Rerun<R> | undefined } = {}) =>
+  Command.make("dlq").pipe(
+    Command.withDescription("Inspect, replay or discard dead-lettered AI calls."),
+    Command.withSubcommands([list, replay(options.rerun), discard])
+  )
+
+/**
+ * The `dlq` command without a rerun function: `list` and `discard` work, `replay` explains what is missing.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = makeCommand()
