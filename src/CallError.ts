@@ -9,7 +9,9 @@
  * true|false` header overrides the status (kept in `shouldRetry`).
  *
  * Every member carries the HTTP `status` (none for transport failures), the provider's own error text
- * (`providerMessage`) and error `code`, its `requestId`, and the parsed `retryAfter` where the response gave one.
+ * (`providerMessage`) and error `code`, its `requestId`, and the parsed `retryAfter` where the response gave one
+ * (`retry-after-ms` / `retry-after` on any response; rate-limit reset headers only on a 429, since providers send
+ * them on every response).
  * Timeouts and network errors carry a `phase`: `"connect"` means the request never left the client (free to
  * retry even without an idempotency key), `"read"` means it was sent and may have been executed.
  *
@@ -495,7 +497,7 @@ export const fromResponse = (response: ResponseInput): CallError => {
     requestId: Option.orElse(internal.requestIdHeader(headers), () => body.requestId),
     providerMessage: body.message,
     code: body.code,
-    retryAfter: RetryAfter.parseOption(headers, now),
+    retryAfter: RetryAfter.parseOption(headers, now, { resetHeaders: response.status === 429 }),
     shouldRetry: Option.orElse(internal.shouldRetryHeader(headers), () => internal.codeVerdict(body.code))
   }
   switch (response.status) {

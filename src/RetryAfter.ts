@@ -106,20 +106,22 @@ const fromResetHeaders = (
 /**
  * The same as {@link parse}, with `now` optional: without it, the sources that name an instant (an HTTP-date
  * `retry-after`, Anthropic reset instants) are skipped, since there is nothing honest to measure them from.
+ * `resetHeaders: false` skips the rate-limit reset headers: providers send them on every response, and on
+ * anything but a 429 they describe a quota, not a request to wait.
  *
  * @since 0.1.0
  * @category parsing
  */
 export const parseOption = (
   headers: HeadersInput | undefined,
-  now: Option.Option<number>
+  now: Option.Option<number>,
+  options?: { readonly resetHeaders?: boolean | undefined }
 ): Option.Option<Duration.Duration> => {
   const normalized = internal.normalize(headers)
-  return fromRetryAfterMs(normalized).pipe(
-    Option.orElse(() => fromRetryAfter(normalized, now)),
-    Option.orElse(() => fromResetHeaders(normalized, now)),
-    Option.map(Duration.millis)
-  )
+  const fromHeaders = fromRetryAfterMs(normalized).pipe(Option.orElse(() => fromRetryAfter(normalized, now)))
+  const withResets =
+    options?.resetHeaders === false ? fromHeaders : Option.orElse(fromHeaders, () => fromResetHeaders(normalized, now))
+  return Option.map(withResets, Duration.millis)
 }
 
 /**

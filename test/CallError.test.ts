@@ -107,6 +107,16 @@ describe("CallError.fromResponse", () => {
     assert.deepStrictEqual(millis(CallError.fromResponse({ status: 503, headers })), Option.none())
   })
 
+  it("reads rate-limit reset headers as a wait only on a 429", () => {
+    const headers = { "x-ratelimit-reset-tokens": "6m0s", "x-ratelimit-remaining-tokens": "0" }
+    assert.deepStrictEqual(millis(CallError.fromResponse({ status: 429, headers })), Option.some(360_000))
+    assert.deepStrictEqual(millis(CallError.fromResponse({ status: 503, headers })), Option.none())
+    assert.deepStrictEqual(
+      millis(CallError.fromResponse({ status: 503, headers: { ...headers, "retry-after": "2" } })),
+      Option.some(2000)
+    )
+  })
+
   it.effect("fromResponseEffect measures dates from the Clock", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(Date.UTC(2026, 8, 11, 12, 0, 0))
