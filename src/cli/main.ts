@@ -1,0 +1,121 @@
+/**
+ * The `effect-idempotency` command line: parses arguments, runs a subcommand, and turns every failure into
+ * one line on stderr and an exit code. Exit codes: 0 success, 1 the run failed (or the idempotent run had
+ * duplicates), 2 bad input (unknown flag, invalid value, unusable file).
+ *
+ * @since 0.1.0
+ */
+import * as CliApp from "@effect/cli/CliApp"
+import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as ValidationError from "@effect/cli/ValidationError"
+import { Cause, Console, Effect, Option } from "effect"
+import { Output } from "./Output.js"
+import * as Simulate from "./simulate.js"
+
+/**
+ * The program's name on the command line.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const name = "effect-idempotency"
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const version = "0.1.0"
+
+/**
+ * The root command with its subcommands.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make(name).pipe(
+  Command.withDescription("Idempotent, retry-safe AI API calls: tools and the simulation."),
+  Command.withSubcommands([Simulate.command])
+)
+
+// Escape sequences @effect/cli uses to colour its messages.
+const ansi = /\u001b\[[0-9;]*m/g
+
+/** One line from any text: colours removed, line breaks and runs of spaces collapsed. */
+const oneLine = (text: string): string => text.replace(ansi, "").replace(/\s+/g, " ").trim()
+
+const exitCode = (error: unknown): number =>
+  ValidationError.isValidationError(error) || error instanceof Simulate.BadInput ? 2 : 1
+
+const describe = (error: unknown): string => {
+  if (ValidationError.isValidationError(error)) {
+    return `${oneLine(HelpDoc.toAnsiText(error.error))} (see --help)`
+  }
+  if (error instanceof Error) {
+    return oneLine(error.message)
+  }
+  return oneLine(String(error))
+}
+
+/**
+ * @effect/cli prints a usage error itself, over several lines, before failing with it. This console keeps
+ * those lines back; they are replaced by one line of our own when the run fails with a `ValidationError`,
+ * and written out unchanged otherwise.
+ */
+const holdingErrors = (held: Array<string>) =>
+  Effect.map(
+    Effect.console,
+    (console): Console.Console => ({
+      ...console,
+      error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void held.push(args.map(String).join(" ")))
+    })
+  )
+
+/**
+ * Runs the CLI with `args` (the arguments after the program name) and answers the exit code. Never fails:
+ * every error has been printed as one line on stderr by the time the code is returned. Set
+ * `EFFECT_IDEMPOTENCY_DEBUG=1` to also print the full cause of an unexpected failure.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (args: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment | Output> =>
+  Effect.gen(function* () {
+    const output = yield* Output
+    const held: Array<string> = []
+    const console = yield* holdingErrors(held)
+
+    const exit = yield* Command.run(command, { name, version })(["node", name, ...args]).pipe(
+      Effect.withConsole(console),
+      Effect.exit
+    )
+
+    if (exit._tag === "Success") {
+      if (held.length > 0) yield* output.stderr(`${held.join("\n")}\n`)
+      return 0
+    }
+
+    const failure = Cause.failureOption(exit.cause)
+    if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) {
+      if (ValidationError.isHelpRequested(failure.value)) return 0
+    } else if (held.length > 0) {
+      yield* output.stderr(`${held.join("\n")}\n`)
+    }
+
+    if (Cause.isInterruptedOnly(exit.cause)) {
+      yield* output.stderr(`${name}: interrupted\n`)
+      return 130
+    }
+
+    if (Option.isSome(failure)) {
+      yield* output.stderr(`${name}: ${describe(failure.value)}\n`)
+      return exitCode(failure.value)
+    }
+
+    const defect = Cause.squash(exit.cause)
+    yield* output.stderr(`${name}: unexpected failure: ${describe(defect)}\n`)
+    if (process.env["EFFECT_IDEMPOTENCY_DEBUG"] !== undefined) {
+      yield* output.stderr(`${Cause.pretty(exit.cause)}\n`)
+    }
+    return 1
+  })

@@ -1,0 +1,275 @@
+/**
+ * `effect-idempotency simulate`: the chaos run that compares idempotent and naive AI calls side by side.
+ *
+ * @since 0.1.0
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import { Data, Effect, Option } from "effect"
+import { randomUUID } from "node:crypto"
+import * as Report from "../simulation/Report.js"
+import * as Simulation from "../simulation/Simulation.js"
+import * as Workload from "../simulation/Workload.js"
+import { Output } from "./Output.js"
+
+/**
+ * The command line asked for something that cannot be done. Exit code 2.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BadInput extends Data.TaggedError("BadInput")<{ readonly problem: string }> {
+  override get message(): string {
+    return this.problem
+  }
+}
+
+/**
+ * The idempotent run produced duplicates. Exit code 1 (after the report has been printed).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DuplicatesFound extends Data.TaggedError("DuplicatesFound")<{ readonly run: Report.RunReport }> {
+  override get message(): string {
+    const { duplicateBillableEvents, duplicateOutputs, duplicateRows } = this.run
+    return (
+      `the idempotent run produced duplicates (billable ${duplicateBillableEvents}, outputs ${duplicateOutputs}, ` +
+      `rows ${duplicateRows})`
+    )
+  }
+}
+
+/**
+ * The report could not be written. Exit code 1.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ReportWriteError extends Data.TaggedError("ReportWriteError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `--json ${this.path}: could not write the report (${this.reason})`
+  }
+}
+
+/** Where the database goes when `--db` is not given: a file under `.sim/` in the working directory. */
+const defaultDb = ".sim/simulate.db"
+
+/** How many distinct requests are generated when `--requests` is not given. */
+const generatedRequests = 50
+
+const options = {
+  actions: Options.integer("actions").pipe(
+    Options.withDefault(1000),
+    Options.withDescription("Business actions to run (each is one chat completion).")
+  ),
+  concurrency: Options.integer("concurrency").pipe(
+    Options.withDefault(32),
+    Options.withDescription("Deliveries in flight at once.")
+  ),
+  faultRate: Options.float("fault-rate").pipe(
+    Options.withDefault(0.05),
+    Options.withDescription("Share of provider requests that meet a fault, in [0, 1].")
+  ),
+  redeliveryRate: Options.float("redelivery-rate").pipe(
+    Options.withDefault(0.05),
+    Options.withDescription("Share of actions delivered a second time (at-least-once queues, resubmits), in [0, 1].")
+  ),
+  seed: Options.integer("seed").pipe(
+    Options.withDefault(42),
+    Options.withDescription("Seed of every random draw (faults, latency, redeliveries, jitter).")
+  ),
+  db: Options.text("db").pipe(
+    Options.withDefault(defaultDb),
+    Options.withDescription("SQLite file for outputs and idempotency records; its simulation tables are reset.")
+  ),
+  requests: Options.text("requests").pipe(
+    Options.optional,
+    Options.withDescription("JSONL file of chat completion request bodies (default: generated requests).")
+  ),
+  json: Options.text("json").pipe(
+    Options.optional,
+    Options.withDescription("Also write the report as JSON to this file (written only after a complete run).")
+  ),
+  costPerCall: Options.float("cost-per-call").pipe(
+    Options.withDefault(0.01),
+    Options.withDescription("Dollars one billable call costs.")
+  ),
+  actionsPerMonth: Options.integer("actions-per-month").pipe(
+    Options.withDefault(100_000),
+    Options.withDescription("Monthly volume the wasted cost is scaled to.")
+  )
+}
+
+/**
+ * The parsed flags of `simulate`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Flags {
+  readonly actions: number
+  readonly concurrency: number
+  readonly faultRate: number
+  readonly redeliveryRate: number
+  readonly seed: number
+  readonly db: string
+  readonly requests: Option.Option<string>
+  readonly json: Option.Option<string>
+  readonly costPerCall: number
+  readonly actionsPerMonth: number
+}
+
+const check = (ok: boolean, problem: string): Effect.Effect<void, BadInput> =>
+  ok ? Effect.void : Effect.fail(new BadInput({ problem }))
+
+const validateNumbers = (flags: Flags) =>
+  Effect.all([
+    check(flags.actions > 0, `--actions must be a positive integer, got ${flags.actions}`),
+    check(flags.concurrency > 0, `--concurrency must be a positive integer, got ${flags.concurrency}`),
+    check(flags.faultRate >= 0 && flags.faultRate <= 1, `--fault-rate must be in [0, 1], got ${flags.faultRate}`),
+    check(
+      flags.redeliveryRate >= 0 && flags.redeliveryRate <= 1,
+      `--redelivery-rate must be in [0, 1], got ${flags.redeliveryRate}`
+    ),
+    check(
+      Number.isFinite(flags.costPerCall) && flags.costPerCall >= 0,
+      `--cost-per-call must be a non-negative number, got ${flags.costPerCall}`
+    ),
+    check(flags.actionsPerMonth >= 0, `--actions-per-month must not be negative, got ${flags.actionsPerMonth}`)
+  ])
+
+/** A file we are about to create or overwrite: its directory must exist and be writable, and so must it. */
+const checkWritableFile = (flag: string, file: string, createDirectory: boolean) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const directory = path.dirname(path.resolve(file))
+
+    if (createDirectory) {
+      yield* fs.makeDirectory(directory, { recursive: true }).pipe(Effect.ignore)
+    }
+
+    const dirInfo = yield* fs.stat(directory).pipe(Effect.option)
+    if (Option.isNone(dirInfo) || dirInfo.value.type !== "Directory") {
+      return yield* Effect.fail(new BadInput({ problem: `${flag} ${file}: directory ${directory} does not exist` }))
+    }
+    yield* fs
+      .access(directory, { writable: true })
+      .pipe(Effect.mapError(() => new BadInput({ problem: `${flag} ${file}: directory ${directory} is not writable` })))
+
+    const fileInfo = yield* fs.stat(file).pipe(Effect.option)
+    if (Option.isSome(fileInfo)) {
+      if (fileInfo.value.type !== "File") {
+        return yield* Effect.fail(new BadInput({ problem: `${flag} ${file}: exists and is not a file` }))
+      }
+      yield* fs
+        .access(file, { writable: true })
+        .pipe(Effect.mapError(() => new BadInput({ problem: `${flag} ${file}: file is not writable` })))
+    }
+  })
+
+/** Writes next to the target and renames over it, so a reader never sees half a report. */
+const writeAtomically = (file: string, text: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const temporary = `${file}.${randomUUID()}.tmp`
+
+    yield* fs.writeFileString(temporary, text).pipe(
+      Effect.zipRight(fs.rename(temporary, file)),
+      Effect.tapError(() => fs.remove(temporary).pipe(Effect.ignore)),
+      Effect.mapError((error) => new ReportWriteError({ path: file, reason: error.message }))
+    )
+  })
+
+const progressReporter = Effect.gen(function* () {
+  const output = yield* Output
+  const shown = new Map<string, number>()
+
+  return (runner: Report.Runner, done: number, total: number): Effect.Effect<void> => {
+    const percent = Math.floor((done * 100) / total)
+    if (output.stderrIsTTY) {
+      const line = `\r${runner}: ${percent}% (${done}/${total} deliveries)`
+      return output.stderr(done === total ? `${line}\n` : line)
+    }
+    const tenth = Math.floor((done * 10) / total)
+    if (tenth <= (shown.get(runner) ?? 0)) {
+      return Effect.void
+    }
+    shown.set(runner, tenth)
+    return output.stderr(`${runner}: ${percent}% (${done}/${total} deliveries)\n`)
+  }
+})
+
+/**
+ * Runs `simulate` with parsed flags: validates them, runs both workloads, prints the table, writes `--json`.
+ * Fails with `BadInput` before anything runs, or with `DuplicatesFound` after printing when the idempotent run
+ * was not clean.
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const handler = (flags: Flags) =>
+  Effect.gen(function* () {
+    const output = yield* Output
+
+    yield* validateNumbers(flags)
+
+    yield* checkWritableFile("--db", flags.db, flags.db === defaultDb)
+
+    yield* Option.match(flags.json, {
+      onNone: () => Effect.void,
+      onSome: (file) => checkWritableFile("--json", file, false)
+    })
+
+    const requests = yield* Option.match(flags.requests, {
+      onNone: () => Effect.succeed(Workload.generateRequests(generatedRequests, flags.seed)),
+      onSome: (file) =>
+        Workload.loadRequests(file).pipe(Effect.mapError((error) => new BadInput({ problem: error.message })))
+    })
+
+    const onProgress = yield* progressReporter
+
+    const report = yield* Simulation.run({
+      actions: flags.actions,
+      concurrency: flags.concurrency,
+      faultRate: flags.faultRate,
+      redeliveryRate: flags.redeliveryRate,
+      seed: flags.seed,
+      db: flags.db,
+      requests,
+      requestsSource: Option.getOrElse(flags.requests, () => `${generatedRequests} generated`),
+      costPerCall: flags.costPerCall,
+      actionsPerMonth: flags.actionsPerMonth,
+      onProgress
+    })
+
+    yield* output.stdout(`${Report.formatTable(report)}\n`)
+
+    yield* Option.match(flags.json, {
+      onNone: () => Effect.void,
+      onSome: (file) => writeAtomically(file, Report.toJson(report))
+    })
+
+    if (!Report.isClean(report.idempotent)) {
+      return yield* Effect.fail(new DuplicatesFound({ run: report.idempotent }))
+    }
+  })
+
+/**
+ * The `simulate` command.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make("simulate", options, handler).pipe(
+  Command.withDescription(
+    "Run a workload against a fake provider with injected faults, the idempotent way and the naive way, and " +
+      "compare duplicate billing, duplicate answers and duplicate rows."
+  )
+)
