@@ -38,3 +38,24 @@ export * as CallError from "./CallError.js"
  * @since 0.1.0
  */
 export * as RetryAfter from "./RetryAfter.js"
+
+/**
+ * Retry Schedules: exponential backoff, jitter kinds, Retry-After, caps, deadlines.
+ *
+ * @since 0.1.0
+ */
+export * as RetryPolicy from "./RetryPolicy.js"
+
+/**
+ * A shared token bucket that keeps retries from multiplying an outage into a storm.
+ *
+ * @since 0.1.0
+ */
+export * as RetryBudget from "./RetryBudget.js"
+
+/**
+ * Where actions go when retries are exhausted, with an alert hook, replay and discard.
+ *
+ * @since 0.1.0
+ */
+export * as DeadLetterQueue from "./DeadLetterQueue.js"
