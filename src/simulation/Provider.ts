@@ -65,7 +65,7 @@ export interface Options {
   readonly faultKinds?: ReadonlyArray<Fault> | undefined
   /** Faults for the first requests, in arrival order (`"none"` for a clean answer), before random draws. */
   readonly faultPlan?: ReadonlyArray<Fault | "none"> | undefined
-  /** Simulated execution time, drawn uniformly between the bounds. Default 2 ms to 8 ms. */
+  /** Simulated execution time, drawn uniformly between the bounds. Default 2 ms to 8 ms; zero sleeps not at all. */
   readonly latency?: { readonly min: Duration.DurationInput; readonly max: Duration.DurationInput } | undefined
   /** The `Retry-After` a 429 carries. Default 1 second. */
   readonly retryAfter?: Duration.DurationInput | undefined
@@ -395,7 +395,10 @@ export const make = (
         const claimed: KeyRecord = { hash, state: "executing", response: "" }
         if (key !== null) keys.set(key, claimed)
 
-        yield* Effect.sleep(Duration.millis(intBetween(minLatency, maxLatency, seed, "latency", identity, attempt)))
+        const latency = intBetween(minLatency, maxLatency, seed, "latency", identity, attempt)
+        if (latency > 0) {
+          yield* Effect.sleep(Duration.millis(latency))
+        }
 
         const now = yield* Clock.currentTimeMillis
         executionSeq += 1
