@@ -1,17 +1,19 @@
-import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, Metric, Option, Ref, Schedule, Schema } from "effect"
+/**
+ * The engine behind `Idempotency`: claim or read a key, run the effect while owning it (with heartbeats),
+ * then store, fail or release the claim; and the accepted/completed split of `submit`, `poll` and `await`.
+ *
+ * @internal
+ */
+import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, Metric, Option, Ref, Schema } from "effect"
 import * as CallError from "../CallError.js"
 import * as Fingerprint from "../Fingerprint.js"
 import type { AwaitOptions, ExecuteOptions, Outcome, PollOptions, SubmitOptions } from "../Idempotency.js"
 import * as IdempotencyKey from "../IdempotencyKey.js"
 import type { IdempotencyRecord, IdempotencyStoreShape } from "../IdempotencyStore.js"
 import { IdempotencyStore, type IdempotencyStoreError, type LeaseLost } from "../IdempotencyStore.js"
-import {
-  PayloadMismatch,
-  RequestInProgress,
-  RequestNotFound,
-  ResponseInvalid,
-  StoredValueInvalid
-} from "./idempotencyErrors.js"
+import { PayloadMismatch, RequestInProgress, RequestNotFound, ResponseInvalid } from "./idempotencyErrors.js"
+import { encodeJson, settleOutcome, toOutcome } from "./idempotencyCodec.js"
+import { makeWaiter, waitForChange } from "./idempotencyWait.js"
 
 type Restore = <X, E, R>(effect: Effect.Effect<X, E, R>) => Effect.Effect<X, E, R>
 
@@ -20,11 +22,6 @@ const defaultTtl = Duration.hours(24)
 
 /** Long enough for a slow model call, short enough that a crashed caller's key is retaken within minutes. */
 const defaultLease = Duration.minutes(5)
-
-/** Quick first look (most calls finish in well under a second), then at most one store read a second. */
-const defaultWaitSchedule: Schedule.Schedule<unknown> = Schedule.exponential(Duration.millis(50)).pipe(
-  Schedule.union(Schedule.spaced(Duration.seconds(1)))
-)
 
 const never = (): boolean => false
 
@@ -101,80 +98,6 @@ const makePlan = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
       recover: options.recover
     }
   })
-
-const encodeJson = <A, I, R>(schema: Schema.Schema<A, I, R>, value: unknown): Effect.Effect<string, unknown, R> =>
-  Schema.encodeUnknown(schema)(value).pipe(
-    // A Schema whose encoded side is `undefined` (Schema.Void) has no JSON text of its own.
-    Effect.flatMap((encoded) => Effect.try(() => JSON.stringify(encoded) ?? "null"))
-  )
-
-const decodeJson = <A, I, R>(
-  key: string,
-  schema: Schema.Schema<A, I, R>,
-  text: Option.Option<string>
-): Effect.Effect<A, StoredValueInvalid, R> =>
-  Option.match(text, {
-    onNone: () => Effect.fail(new StoredValueInvalid({ key, cause: "the record holds no stored value" })),
-    onSome: (json) =>
-      Effect.try(() => JSON.parse(json) as unknown).pipe(
-        Effect.flatMap(Schema.decodeUnknown(schema)),
-        Effect.mapError((cause) => new StoredValueInvalid({ key, cause }))
-      )
-  })
-
-const decodeFailure = <F, FI, FR>(
-  key: string,
-  schema: Schema.Schema<F, FI, FR> | undefined,
-  text: Option.Option<string>
-): Effect.Effect<F, StoredValueInvalid, FR> =>
-  schema === undefined
-    ? Effect.fail(
-        new StoredValueInvalid({ key, cause: "a failure is stored for this key but no failure Schema was given" })
-      )
-    : decodeJson(key, schema, text)
-
-/** The completed outcome a record holds; `None` while it is processing. */
-const completedOutcome = <A, AI, AR, F, FI, FR>(
-  key: string,
-  record: IdempotencyRecord,
-  success: Schema.Schema<A, AI, AR>,
-  failure: Schema.Schema<F, FI, FR> | undefined
-): Effect.Effect<Option.Option<Outcome<A, F>>, StoredValueInvalid, AR | FR> => {
-  switch (record.status) {
-    case "processing":
-      return Effect.succeedNone
-    case "succeeded":
-      return Effect.map(decodeJson(key, success, record.response), (value) =>
-        Option.some({ _tag: "Succeeded" as const, value })
-      )
-    case "failed":
-      return Effect.map(decodeFailure(key, failure, record.error), (error) =>
-        Option.some({ _tag: "Failed" as const, error })
-      )
-  }
-}
-
-const toOutcome = <A, AI, AR, F, FI, FR>(
-  key: string,
-  record: IdempotencyRecord,
-  success: Schema.Schema<A, AI, AR>,
-  failure: Schema.Schema<F, FI, FR> | undefined
-): Effect.Effect<Outcome<A, F>, StoredValueInvalid, AR | FR> =>
-  Effect.map(
-    completedOutcome(key, record, success, failure),
-    Option.getOrElse((): Outcome<A, F> => ({ _tag: "Processing", leaseExpiresAt: record.leaseExpiresAt }))
-  )
-
-const settleOutcome = <A, F>(outcome: Outcome<A, F>, key: string): Effect.Effect<A, F | RequestInProgress> => {
-  switch (outcome._tag) {
-    case "Succeeded":
-      return Effect.succeed(outcome.value)
-    case "Failed":
-      return Effect.fail(outcome.error)
-    case "Processing":
-      return Effect.fail(new RequestInProgress({ key, leaseExpiresAt: outcome.leaseExpiresAt }))
-  }
-}
 
 const claim = <A, AI, AR, F, FI, FR, E, RE, RR>(plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -363,64 +286,50 @@ const settle = <A, E, AI, AR, F, FI, FR, RE, RR>(
   })
 }
 
-type ClaimStep<A> =
-  | { readonly _tag: "Owned"; readonly value: A }
+type ClaimStep<X> =
+  | { readonly _tag: "Owned"; readonly value: X }
   | { readonly _tag: "Existing"; readonly record: IdempotencyRecord }
 
-interface Waiter {
-  readonly driver: Schedule.ScheduleDriver<unknown, unknown>
-  /** Epoch ms after which waiting gives up; `Infinity` for no limit. */
-  readonly deadline: number
-}
-
-const makeWaiter = (
-  schedule: Schedule.Schedule<unknown, unknown> | undefined,
-  timeout: Duration.DurationInput | undefined
-): Effect.Effect<Waiter> =>
-  Effect.gen(function* () {
-    const driver = yield* Schedule.driver(schedule ?? defaultWaitSchedule)
-    const now = yield* Clock.currentTimeMillis
-    const limit = timeout === undefined ? Infinity : Duration.toMillis(Duration.decode(timeout))
-    return { driver, deadline: now + limit }
-  })
+/** Whether a claim could take `record` over: its owner's lease is over and it is for the same request. */
+const mayTakeOver = (record: IdempotencyRecord, requestHash: string, now: number): boolean =>
+  record.status === "processing" && record.requestHash === requestHash && record.leaseExpiresAt <= now
 
 /**
- * Polls the record `record` until it can be acted on: `Some` of the completed (or no longer matching) record,
- * or `None` when the key is free or its lease ended, so that a claim can be tried. Fails with
- * `RequestInProgress` when the schedule ends or the deadline passes first.
+ * One look at the key. A record that no claim could change (completed, held under a running lease, or made for
+ * another request) is answered from a single read, so a replay costs one primary-key read; only a key that
+ * may be claimable costs a claim. `onClaimed` runs in the uninterruptible region that took the claim, so an
+ * interruption cannot leave the claim without an owner that settles it.
  */
-const waitForChange = (
-  store: IdempotencyStoreShape,
-  key: string,
-  requestHash: string | undefined,
-  record: IdempotencyRecord,
-  waiter: Waiter
-): Effect.Effect<Option.Option<IdempotencyRecord>, RequestInProgress | IdempotencyStoreError> =>
+const claimOrRead = <A, AI, AR, F, FI, FR, E, RE, RR, X, EX, RX>(
+  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+  onClaimed: (claimed: IdempotencyRecord, takeover: boolean, restore: Restore) => Effect.Effect<X, EX, RX>
+): Effect.Effect<ClaimStep<X>, EX | IdempotencyStoreError, RX> =>
   Effect.gen(function* () {
-    let leaseExpiresAt = record.leaseExpiresAt
-    const inProgress = () => new RequestInProgress({ key, leaseExpiresAt })
+    const now = yield* Clock.currentTimeMillis
+    const seen = yield* plan.store.get(plan.key, now)
+    if (Option.isSome(seen) && !mayTakeOver(seen.value, plan.requestHash, now)) {
+      return { _tag: "Existing", record: seen.value } as const
+    }
 
-    const poll = Effect.gen(function* () {
-      while (true) {
-        yield* Effect.mapError(waiter.driver.next(undefined), inProgress)
-
-        const now = yield* Clock.currentTimeMillis
-        const current = yield* store.get(key, now)
-        if (Option.isNone(current)) return current
-
-        const next = current.value
-        if (next.status !== "processing") return current
-        if (requestHash !== undefined && next.requestHash !== requestHash) return current
-        if (next.leaseExpiresAt <= now) return Option.none()
-        leaseExpiresAt = next.leaseExpiresAt
-      }
-    })
-
-    const remaining = waiter.deadline - (yield* Clock.currentTimeMillis)
-    if (remaining <= 0) return yield* Effect.fail(inProgress())
-    if (!Number.isFinite(remaining)) return yield* poll
-    return yield* Effect.timeoutFail(poll, { duration: Duration.millis(remaining), onTimeout: inProgress })
+    return yield* Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(
+        claim(plan),
+        (result): Effect.Effect<ClaimStep<X>, EX, RX> =>
+          result._tag === "Claimed"
+            ? Effect.map(onClaimed(result.record, result.takeover, restore), (value) => ({ _tag: "Owned", value }))
+            : Effect.succeed({ _tag: "Existing", record: result.record })
+      )
+    )
   })
+
+const payloadMismatch = <A, AI, AR, F, FI, FR, E, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+  record: IdempotencyRecord
+): Effect.Effect<never, PayloadMismatch> =>
+  Effect.zipRight(
+    observe("mismatch"),
+    Effect.fail(new PayloadMismatch({ key: plan.key, storedHash: record.requestHash, requestHash: plan.requestHash }))
+  )
 
 /** @internal */
 export const execute = <A, E, R, AI, AR, F, FI, FR, Req, RE, RR>(
@@ -433,21 +342,7 @@ export const execute = <A, E, R, AI, AR, F, FI, FR, Req, RE, RR>(
       options.onInProgress === "wait" ? yield* makeWaiter(options.waitSchedule, options.waitTimeout) : undefined
 
     while (true) {
-      const step = yield* Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(
-          claim(plan),
-          (
-            result
-          ): Effect.Effect<
-            ClaimStep<A>,
-            E | RE | LeaseLost | IdempotencyStoreError | ResponseInvalid,
-            R | AR | FR | RR
-          > =>
-            result._tag === "Claimed"
-              ? Effect.map(runOwned(plan, self, result.takeover, restore), (value) => ({ _tag: "Owned", value }))
-              : Effect.succeed({ _tag: "Existing", record: result.record })
-        )
-      )
+      const step = yield* claimOrRead(plan, (_, takeover, restore) => runOwned(plan, self, takeover, restore))
       if (step._tag === "Owned") return step.value
 
       let record = step.record
@@ -463,12 +358,7 @@ export const execute = <A, E, R, AI, AR, F, FI, FR, Req, RE, RR>(
         record = changed.value
       }
 
-      if (record.requestHash !== plan.requestHash) {
-        yield* observe("mismatch")
-        return yield* Effect.fail(
-          new PayloadMismatch({ key: plan.key, storedHash: record.requestHash, requestHash: plan.requestHash })
-        )
-      }
+      if (record.requestHash !== plan.requestHash) return yield* payloadMismatch(plan, record)
 
       yield* observe("replayed")
       const outcome = yield* toOutcome(plan.key, record, plan.success, plan.failure)
@@ -485,34 +375,28 @@ export const submit = <A, E, R, AI, AR, F, FI, FR, Req, RE, RR>(
     const plan = yield* makePlan(options)
     const scope = yield* Effect.scope
 
-    const result = yield* Effect.uninterruptibleMask((restore) =>
-      Effect.tap(claim(plan), (result) =>
-        result._tag === "Claimed"
-          ? Effect.forkIn(
-              runOwned(plan, self, result.takeover, restore).pipe(
-                Effect.catchAllCause((cause) =>
-                  Cause.isInterruptedOnly(cause)
-                    ? Effect.void
-                    : Effect.logDebug(`Idempotency: submitted work for key "${plan.key}" failed`, cause)
-                )
-              ),
-              scope
+    const step = yield* claimOrRead(plan, (claimed, takeover, restore) =>
+      Effect.as(
+        Effect.forkIn(
+          runOwned(plan, self, takeover, restore).pipe(
+            Effect.catchAllCause((cause) =>
+              Cause.isInterruptedOnly(cause)
+                ? Effect.void
+                : Effect.logDebug(`Idempotency: submitted work for key "${plan.key}" failed`, cause)
             )
-          : Effect.void
+          ),
+          scope
+        ),
+        claimed.leaseExpiresAt
       )
     )
-    if (result._tag === "Claimed") {
-      const processing: Outcome<A, F> = { _tag: "Processing", leaseExpiresAt: result.record.leaseExpiresAt }
+    if (step._tag === "Owned") {
+      const processing: Outcome<A, F> = { _tag: "Processing", leaseExpiresAt: step.value }
       return processing
     }
 
-    const record = result.record
-    if (record.requestHash !== plan.requestHash) {
-      yield* observe("mismatch")
-      return yield* Effect.fail(
-        new PayloadMismatch({ key: plan.key, storedHash: record.requestHash, requestHash: plan.requestHash })
-      )
-    }
+    const record = step.record
+    if (record.requestHash !== plan.requestHash) return yield* payloadMismatch(plan, record)
 
     yield* observe(record.status === "processing" ? "in_progress" : "replayed")
     return yield* toOutcome(plan.key, record, plan.success, plan.failure)
