@@ -119,20 +119,6 @@ export const distinctPerGroup = (pairs: Iterable<readonly [group: string, value:
 }
 
 /**
- * Occurrences per group.
- *
- * @since 0.1.0
- * @category measures
- */
-export const countPerGroup = (groups: Iterable<string>): Map<string, number> => {
-  const counts = new Map<string, number>()
-  for (const group of groups) {
-    counts.set(group, (counts.get(group) ?? 0) + 1)
-  }
-  return counts
-}
-
-/**
  * Nearest-rank percentile (`p` in (0, 100]) of `values`; 0 for no values.
  *
  * @since 0.1.0

@@ -19,6 +19,7 @@ import * as DeadLetterQueue from "../DeadLetterQueue.js"
 import * as Idempotency from "../Idempotency.js"
 import type { IdempotencyStore } from "../IdempotencyStore.js"
 import * as RetryPolicy from "../RetryPolicy.js"
+import * as Ledger from "./Ledger.js"
 import * as Outputs from "./Outputs.js"
 import * as Provider from "./Provider.js"
 import * as Report from "./Report.js"
@@ -149,12 +150,14 @@ const summarise = (
   Effect.gen(function* () {
     const ledger = yield* h.provider.ledger
 
+    yield* Ledger.save(runner, ledger)
+
+    const executions = yield* Ledger.executionsPerAction(runner)
+
     const rows = yield* Outputs.rowsPerAction(runner)
 
     const actions = new Set(options.deliveries.map((d) => d.action.id)).size
-    const duplicateBillableEvents = Report.beyondFirst(
-      Report.countPerGroup(ledger.map((entry) => entry.action ?? "")).values()
-    )
+    const duplicateBillableEvents = Report.beyondFirst(executions.values())
     const retriesByReason = h.retriesByReason()
     const wastedCostUsd = Report.cents(duplicateBillableEvents * options.costPerCall)
     return {

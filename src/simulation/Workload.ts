@@ -66,7 +66,10 @@ const firstIssue = (error: ParseResult.ParseError): string => {
   if (issue === undefined) {
     return "not a chat completion request"
   }
-  const path = issue.path.length === 0 ? "" : `${issue.path.map(String).join(".")}: `
+  const path =
+    issue.path.length === 0
+      ? ""
+      : `${issue.path.map((part, i) => (typeof part === "number" ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`)).join("")}: `
   return `not a chat completion request (${path}${issue.message.replace(/\s+/g, " ")})`
 }
 

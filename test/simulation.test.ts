@@ -1,0 +1,246 @@
+import { assert, describe, it } from "@effect/vitest"
+import Database from "better-sqlite3"
+import { Effect } from "effect"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as RetryPolicy from "../src/RetryPolicy.js"
+import * as Report from "../src/simulation/Report.js"
+import * as Simulation from "../src/simulation/Simulation.js"
+import * as Workload from "../src/simulation/Workload.js"
+
+const freshDb = () => join(mkdtempSync(join(tmpdir(), "effect-idempotency-sim-")), "sim.db")
+
+/** Short waits so that a run takes about a second; the policy's shape is what RetryPolicy.make gives. */
+const quickRetry = RetryPolicy.make({ base: "5 millis", cap: "40 millis" })
+
+const settings = (db: string, overrides: Partial<Simulation.Options> = {}): Simulation.Options => ({
+  actions: 60,
+  concurrency: 8,
+  faultRate: 0.3,
+  redeliveryRate: 0.2,
+  seed: 7,
+  db,
+  requests: Workload.generateRequests(10, 7),
+  requestsSource: "generated",
+  costPerCall: 0.01,
+  actionsPerMonth: 100_000,
+  attemptTimeout: "600 millis",
+  retry: quickRetry,
+  provider: { retryAfter: 0 },
+  ...overrides
+})
+
+/** Per action, how many rows beyond the first a table holds, read with SQL from the file itself. */
+const beyondFirstInFile = (file: string, table: string): number => {
+  const db = new Database(file, { readonly: true })
+  try {
+    const row = db
+      .prepare(`SELECT COALESCE(SUM(n - 1), 0) AS extra FROM (SELECT COUNT(*) AS n FROM ${table} GROUP BY action_id)`)
+      .get() as { extra: number }
+    return row.extra
+  } finally {
+    db.close()
+  }
+}
+
+const countInFile = (file: string, sql: string): number => {
+  const db = new Database(file, { readonly: true })
+  try {
+    return (db.prepare(sql).get() as { n: number }).n
+  } finally {
+    db.close()
+  }
+}
+
+describe("simulation", () => {
+  it.live(
+    "delivers every action exactly once the idempotent way, and not the naive way",
+    () =>
+      Effect.gen(function* () {
+        const db = freshDb()
+
+        const report = yield* Simulation.run(settings(db))
+
+        assert.strictEqual(report.idempotent.actions, 60)
+        assert.strictEqual(report.idempotent.duplicateBillableEvents, 0)
+        assert.strictEqual(report.idempotent.duplicateOutputs, 0)
+        assert.strictEqual(report.idempotent.duplicateRows, 0)
+        assert.strictEqual(report.idempotent.billableEvents, 60 - report.idempotent.deadLetters)
+        assert.isAbove(report.naive.duplicateBillableEvents, 0)
+        assert.isAbove(report.naive.duplicateRows, 0)
+        assert.strictEqual(report.naive.wastedCostUsd, Report.cents(report.naive.duplicateBillableEvents * 0.01))
+        assert.isTrue(Report.isClean(report.idempotent))
+        assert.isFalse(Report.isClean(report.naive))
+
+        assert.strictEqual(beyondFirstInFile(db, "ledger_idempotent"), 0)
+        assert.strictEqual(beyondFirstInFile(db, "outputs_idempotent"), 0)
+        assert.strictEqual(beyondFirstInFile(db, "ledger_naive"), report.naive.duplicateBillableEvents)
+        assert.strictEqual(beyondFirstInFile(db, "outputs_naive"), report.naive.duplicateRows)
+        assert.strictEqual(countInFile(db, "SELECT COUNT(*) AS n FROM ledger_naive"), report.naive.billableEvents)
+        assert.strictEqual(
+          countInFile(db, "SELECT COUNT(*) AS n FROM ai_idempotency WHERE status = 'succeeded'"),
+          60 - report.idempotent.deadLetters
+        )
+        assert.strictEqual(countInFile(db, "SELECT COUNT(*) AS n FROM ai_dead_letters"), report.idempotent.deadLetters)
+      }),
+    60_000
+  )
+
+  it.live(
+    "bills the naive way again for every request the provider ran but never answered",
+    () =>
+      Effect.gen(function* () {
+        const db = freshDb()
+
+        const report = yield* Simulation.run(
+          settings(db, { redeliveryRate: 0, faultRate: 0.2, provider: { faultKinds: ["hang"], retryAfter: 0 } })
+        )
+
+        const hangs = report.naive.retriesByReason["RequestTimeout"] ?? 0
+        assert.isAbove(hangs, 0)
+        assert.strictEqual(report.naive.duplicateBillableEvents, hangs)
+        assert.strictEqual(report.naive.duplicateRows, 0)
+        assert.strictEqual(report.idempotent.retriesByReason["RequestTimeout"], hangs)
+        assert.strictEqual(report.idempotent.duplicateBillableEvents, 0)
+        assert.strictEqual(report.idempotent.billableEvents, 60)
+      }),
+    60_000
+  )
+
+  it.live(
+    "reproduces the same counts from the same seed, and resets the tables of an existing --db file",
+    () =>
+      Effect.gen(function* () {
+        const db = freshDb()
+        const counts = (run: Report.RunReport) => ({
+          attempts: run.attempts,
+          retriesByReason: run.retriesByReason,
+          billableEvents: run.billableEvents,
+          duplicateBillableEvents: run.duplicateBillableEvents,
+          duplicateOutputs: run.duplicateOutputs,
+          duplicateRows: run.duplicateRows,
+          deadLetters: run.deadLetters
+        })
+
+        const first = yield* Simulation.run(settings(db, { faultRate: 0.15 }))
+        const second = yield* Simulation.run(settings(db, { faultRate: 0.15 }))
+
+        assert.deepStrictEqual(counts(second.idempotent), counts(first.idempotent))
+        assert.deepStrictEqual(counts(second.naive), counts(first.naive))
+        assert.strictEqual(
+          countInFile(db, "SELECT COUNT(*) AS n FROM outputs_idempotent"),
+          60 - second.idempotent.deadLetters
+        )
+      }),
+    60_000
+  )
+
+  it.live(
+    "dead-letters an action whose retries run out, once per action",
+    () =>
+      Effect.gen(function* () {
+        const db = freshDb()
+
+        const report = yield* Simulation.run(
+          settings(db, { actions: 10, redeliveryRate: 1, faultRate: 1, provider: { faultKinds: ["503"] } })
+        )
+
+        assert.strictEqual(report.idempotent.deadLetters, 10)
+        assert.strictEqual(report.naive.deadLetters, 10)
+        assert.strictEqual(report.idempotent.billableEvents, 0)
+        assert.strictEqual(report.idempotent.attempts, 80)
+        assert.deepStrictEqual(report.idempotent.retriesByReason, { ServerError: 60 })
+        assert.strictEqual(countInFile(db, "SELECT COUNT(*) AS n FROM ai_dead_letters"), 10)
+      }),
+    60_000
+  )
+})
+
+describe("simulation/Workload", () => {
+  it.effect("names the first malformed line of a requests file", () =>
+    Effect.gen(function* () {
+      const good = JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] })
+
+      const notJson = yield* Effect.flip(Workload.parseRequests(`${good}\n\n{"model": "m",`, "r.jsonl"))
+      const notRequest = yield* Effect.flip(
+        Workload.parseRequests(`${good}\n{"model": "m", "messages": []}`, "r.jsonl")
+      )
+      const streamed = yield* Effect.flip(
+        Workload.parseRequests(
+          JSON.stringify({ model: "m", messages: [{ role: "user", content: "x" }], stream: true }),
+          "r.jsonl"
+        )
+      )
+      const empty = yield* Effect.flip(Workload.parseRequests("\n  \n", "r.jsonl"))
+
+      assert.match(notJson.message, /^--requests r\.jsonl line 3: not valid JSON \(/)
+      assert.strictEqual(
+        notRequest.message,
+        "--requests r.jsonl line 2: not a chat completion request (messages[0]: is missing)"
+      )
+      assert.strictEqual(
+        streamed.message,
+        "--requests r.jsonl line 1: streamed requests (stream: true) are not supported by the simulation"
+      )
+      assert.strictEqual(empty.message, "--requests r.jsonl: the file holds no requests")
+    })
+  )
+
+  it.effect("parses the example requests file", () =>
+    Effect.gen(function* () {
+      const { readFileSync } = yield* Effect.promise(() => import("node:fs"))
+      const text = readFileSync(new URL("../examples/requests.jsonl", import.meta.url), "utf8")
+
+      const requests = yield* Workload.parseRequests(text, "examples/requests.jsonl")
+
+      assert.strictEqual(requests.length, 50)
+      assert.deepStrictEqual(
+        new Set(requests.map((r) => r.model)),
+        new Set(["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1"])
+      )
+    })
+  )
+
+  it.effect("redelivers a seeded share of actions, half overlapping the first delivery and half after all", () =>
+    Effect.gen(function* () {
+      const actions = Workload.actions(1000, Workload.generateRequests(5, 1))
+
+      const queue = Workload.deliveries(actions, { redeliveryRate: 0.05, seed: 42 })
+      const again = Workload.deliveries(actions, { redeliveryRate: 0.05, seed: 42 })
+
+      const kinds = { first: 0, concurrent: 0, later: 0 }
+      queue.forEach((d) => kinds[d.kind]++)
+      assert.deepStrictEqual(kinds, { first: 1000, concurrent: 20, later: 27 })
+      assert.deepStrictEqual(again, queue)
+      assert.strictEqual(actions[5]!.key, "chatmsg:conv_1:msg_5")
+      assert.strictEqual(actions[5]!.id, "conv_1/msg_5")
+      const firstLater = queue.findIndex((d) => d.kind === "later")
+      assert.isTrue(queue.slice(firstLater).every((d) => d.kind === "later"))
+      const concurrentAt = queue.findIndex((d) => d.kind === "concurrent")
+      assert.strictEqual(queue[concurrentAt - 1]!.action.id, queue[concurrentAt]!.action.id)
+    })
+  )
+})
+
+describe("simulation/Report", () => {
+  it("counts duplicates beyond the first and takes nearest-rank percentiles", () => {
+    assert.strictEqual(Report.beyondFirst([1, 3, 2, 0]), 3)
+    assert.deepStrictEqual(
+      Report.distinctPerGroup([
+        ["a", "x"],
+        ["a", "x"],
+        ["a", "y"],
+        ["b", "z"]
+      ]),
+      new Map([
+        ["a", 2],
+        ["b", 1]
+      ])
+    )
+    assert.strictEqual(Report.percentile([5, 1, 4, 2, 3], 50), 3)
+    assert.strictEqual(Report.percentile([5, 1, 4, 2, 3], 99), 5)
+    assert.strictEqual(Report.percentile([], 50), 0)
+    assert.strictEqual(Report.cents(0.1 + 0.2), 0.3)
+  })
+})
