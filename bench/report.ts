@@ -43,9 +43,11 @@ const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<
 
 export const report = (machine: Machine, measured: Measured): string => {
   const medians = new Map<VariantId, number>()
+  const fastest = new Map<VariantId, number>()
   const rows = measured.variants.map((variant) => {
     const summary = summarize(measured.samples.get(variant.id) ?? [])
     medians.set(variant.id, summary.median)
+    fastest.set(variant.id, summary.p10)
     return [
       `(${variant.id})`,
       variant.label,
@@ -70,6 +72,7 @@ export const report = (machine: Machine, measured: Measured): string => {
         fixed(value, 2),
         `${fixed(quantile(perRound, 0.1), 2)} to ${fixed(quantile(perRound, 0.9), 2)}`,
         fixed(medians.get(ratio.over)! - medians.get(ratio.under)!),
+        fixed(fastest.get(ratio.over)! / fastest.get(ratio.under)!, 2),
         ratio.target === undefined ? "" : `<= ${ratio.target}`,
         verdict
       ]
@@ -90,7 +93,7 @@ export const report = (machine: Machine, measured: Measured): string => {
     "",
     table(["", "variant", "median us", "p10 us", "p90 us", "ops"], rows),
     "",
-    table(["ratio", "what", "of medians", "per-round p10 to p90", "difference us", "target", ""], ratioRows),
+    table(["ratio", "what", "of medians", "per-round p10 to p90", "difference us", "of p10s", "target", ""], ratioRows),
     ""
   ].join("\n")
 }
