@@ -3,6 +3,7 @@
  * the memory store and the SQL store on a SQLite file.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { deepStrictEqual } from "@effect/vitest/utils"
 import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Fiber, Option, Ref, Schema, TestClock } from "effect"
 import * as CallError from "../src/CallError.js"
 import * as Fingerprint from "../src/Fingerprint.js"
@@ -62,14 +63,11 @@ describe.each(stores)("fault cases over %s", (_, layer) => {
           store.complete({ key, owner: "killed-process", now: 31_000, response: '{"text":"late"}' })
         )
 
-        assert.deepStrictEqual(
-          failureOf(early),
-          Option.some({ _tag: "RequestInProgress", key, leaseExpiresAt: 30_000 })
-        )
-        assert.deepStrictEqual([taken, yield* Ref.get(runs)], [{ text: "run 1" }, 1])
-        assert.deepStrictEqual(failureOf(lateWrite), Option.some({ _tag: "LeaseLost", key, operation: "complete" }))
+        deepStrictEqual(failureOf(early), Option.some({ _tag: "RequestInProgress", key, leaseExpiresAt: 30_000 }))
+        deepStrictEqual([taken, yield* Ref.get(runs)], [{ text: "run 1" }, 1])
+        deepStrictEqual(failureOf(lateWrite), Option.some({ _tag: "LeaseLost", key, operation: "complete" }))
         const record = Option.getOrThrow(yield* recordOf(key))
-        assert.deepStrictEqual(
+        deepStrictEqual(
           [record.status, record.response, record.attempts],
           ["succeeded", Option.some('{"text":"run 1"}'), 2]
         )
@@ -96,13 +94,13 @@ describe.each(stores)("fault cases over %s", (_, layer) => {
         const aExit = yield* Fiber.await(a)
         const c = yield* Idempotency.execute(run("C", 0), options)
 
-        assert.deepStrictEqual(failureOf(aExit), Option.some({ _tag: "LeaseLost", key, operation: "complete" }))
-        assert.deepStrictEqual(
+        deepStrictEqual(failureOf(aExit), Option.some({ _tag: "LeaseLost", key, operation: "complete" }))
+        deepStrictEqual(
           [b, c, yield* Ref.get(runs)],
           [{ text: "answer from B" }, { text: "answer from B" }, ["B", "A"]]
         )
         const record = Option.getOrThrow(yield* recordOf(key))
-        assert.deepStrictEqual([record.status, record.response], ["succeeded", Option.some('{"text":"answer from B"}')])
+        deepStrictEqual([record.status, record.response], ["succeeded", Option.some('{"text":"answer from B"}')])
       }).pipe(Effect.provide(layer))
   )
 
@@ -132,15 +130,15 @@ describe.each(stores)("fault cases over %s", (_, layer) => {
       yield* TestClock.adjust("2 seconds")
       const aExit = yield* Fiber.await(a)
 
-      assert.deepStrictEqual(
+      deepStrictEqual(
         Option.map(failureOf(aExit), (error) => error._tag),
         Option.some("ServerError")
       )
       const held = Option.getOrThrow(yield* recordOf(key))
-      assert.deepStrictEqual([held.status, held.attempts], ["processing", 2])
+      deepStrictEqual([held.status, held.attempts], ["processing", 2])
       yield* Deferred.succeed(bFinish, undefined)
-      assert.deepStrictEqual(yield* Fiber.join(b), { text: "answer from B" })
-      assert.deepStrictEqual(yield* Idempotency.execute(Effect.succeed({ text: "answer from C" }), options), {
+      deepStrictEqual(yield* Fiber.join(b), { text: "answer from B" })
+      deepStrictEqual(yield* Idempotency.execute(Effect.succeed({ text: "answer from C" }), options), {
         text: "answer from B"
       })
     }).pipe(Effect.provide(layer))
@@ -165,7 +163,7 @@ describe.each(stores)("fault cases over %s", (_, layer) => {
       yield* TestClock.adjust("1 second")
       const answers = yield* Fiber.join(all)
 
-      assert.deepStrictEqual(
+      deepStrictEqual(
         answers,
         Array.from({ length: 50 }, () => ({ text: "run 1" }))
       )
@@ -193,8 +191,8 @@ describe.each(stores)("fault cases over %s", (_, layer) => {
 
       const answers = outcomes.filter(Either.isRight).map((outcome) => outcome.right)
       const refusals = outcomes.filter(Either.isLeft).map((outcome) => fields(outcome.left))
-      assert.deepStrictEqual(answers, [{ text: "run 1" }])
-      assert.deepStrictEqual(
+      deepStrictEqual(answers, [{ text: "run 1" }])
+      deepStrictEqual(
         refusals,
         Array.from({ length: 49 }, () => ({ _tag: "RequestInProgress", key, leaseExpiresAt: 300_000 }))
       )
@@ -219,8 +217,8 @@ describe.each(stores)("fault cases over %s", (_, layer) => {
         Effect.either(Idempotency.execute(work, { key: "k:list", request: { tags: ["b", "a"] }, success: Answer }))
       ])
 
-      assert.deepStrictEqual([first, reordered], [Either.right({ text: "run 1" }), Either.right({ text: "run 1" })])
-      assert.deepStrictEqual(
+      deepStrictEqual([first, reordered], [Either.right({ text: "run 1" }), Either.right({ text: "run 1" })])
+      deepStrictEqual(
         Either.mapLeft(stringNumber, fields),
         Either.left({
           _tag: "PayloadMismatch",
@@ -229,7 +227,7 @@ describe.each(stores)("fault cases over %s", (_, layer) => {
           requestHash: Fingerprint.hash({ name: "A", addr: { street: "S", no: "1" } })
         })
       )
-      assert.deepStrictEqual(
+      deepStrictEqual(
         arrays.map((outcome) => (Either.isRight(outcome) ? outcome.right.text : outcome.left._tag)),
         ["run 2", "PayloadMismatch"]
       )

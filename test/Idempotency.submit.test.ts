@@ -2,6 +2,7 @@
  * Accepted vs completed: `submit` starts the work and returns, `poll` reads the record, `await` waits for it.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { deepStrictEqual } from "@effect/vitest/utils"
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Ref, Schema, TestClock } from "effect"
 import * as CallError from "../src/CallError.js"
 import * as Fingerprint from "../src/Fingerprint.js"
@@ -51,11 +52,11 @@ describe.each(stores)("Idempotency.submit / poll / await over %s", (_, layer) =>
       const polledLate = yield* Idempotency.poll(key, { success: Report })
       const resubmitted = yield* Idempotency.submit(work, { key, request, success: Report })
 
-      assert.deepStrictEqual(accepted, { _tag: "Processing", leaseExpiresAt: 300_000 })
-      assert.deepStrictEqual(polledEarly, Option.some({ _tag: "Processing", leaseExpiresAt: 300_000 }))
-      assert.deepStrictEqual(awaited, { month: "2024-06", total: 1_234n })
-      assert.deepStrictEqual(polledLate, Option.some({ _tag: "Succeeded", value: { month: "2024-06", total: 1_234n } }))
-      assert.deepStrictEqual(resubmitted, { _tag: "Succeeded", value: { month: "2024-06", total: 1_234n } })
+      deepStrictEqual(accepted, { _tag: "Processing", leaseExpiresAt: 300_000 })
+      deepStrictEqual(polledEarly, Option.some({ _tag: "Processing", leaseExpiresAt: 300_000 }))
+      deepStrictEqual(awaited, { month: "2024-06", total: 1_234n })
+      deepStrictEqual(polledLate, Option.some({ _tag: "Succeeded", value: { month: "2024-06", total: 1_234n } }))
+      deepStrictEqual(resubmitted, { _tag: "Succeeded", value: { month: "2024-06", total: 1_234n } })
       assert.strictEqual(yield* Ref.get(runs), 1)
     }).pipe(Effect.provide(layer))
   )
@@ -72,12 +73,12 @@ describe.each(stores)("Idempotency.submit / poll / await over %s", (_, layer) =>
       const awaited = yield* Effect.exit(Idempotency.await(key, options))
       const resubmitted = yield* Idempotency.submit(Effect.die("must not run"), options)
 
-      assert.deepStrictEqual(
+      deepStrictEqual(
         Option.map(polled, (outcome) => (outcome._tag === "Failed" ? fields(outcome.error) : outcome._tag)),
         Option.some(fields(rejected))
       )
-      assert.deepStrictEqual(failureOf(awaited), Option.some(fields(rejected)))
-      assert.deepStrictEqual(resubmitted._tag === "Failed" ? fields(resubmitted.error) : resubmitted, fields(rejected))
+      deepStrictEqual(failureOf(awaited), Option.some(fields(rejected)))
+      deepStrictEqual(resubmitted._tag === "Failed" ? fields(resubmitted.error) : resubmitted, fields(rejected))
     }).pipe(Effect.provide(layer))
   )
 
@@ -93,8 +94,8 @@ describe.each(stores)("Idempotency.submit / poll / await over %s", (_, layer) =>
         Idempotency.submit(work, { key, request: { month: "2024-07" }, success: Report })
       )
 
-      assert.deepStrictEqual(second, { _tag: "Processing", leaseExpiresAt: 60_000 })
-      assert.deepStrictEqual(
+      deepStrictEqual(second, { _tag: "Processing", leaseExpiresAt: 60_000 })
+      deepStrictEqual(
         failureOf(mismatch),
         Option.some({
           _tag: "PayloadMismatch",
@@ -124,8 +125,8 @@ describe.each(stores)("Idempotency.submit / poll / await over %s", (_, layer) =>
       )
       yield* Deferred.await(interrupted)
 
-      assert.deepStrictEqual(accepted, { _tag: "Processing", leaseExpiresAt: 300_000 })
-      assert.deepStrictEqual(yield* Idempotency.poll(key, { success: Report }), Option.none())
+      deepStrictEqual(accepted, { _tag: "Processing", leaseExpiresAt: 300_000 })
+      deepStrictEqual(yield* Idempotency.poll(key, { success: Report }), Option.none())
       assert.strictEqual(yield* Ref.get(runs), 1)
     }).pipe(Effect.provide(layer))
   )
@@ -134,8 +135,8 @@ describe.each(stores)("Idempotency.submit / poll / await over %s", (_, layer) =>
     Effect.gen(function* () {
       const awaited = yield* Effect.exit(Idempotency.await("report:unknown", { success: Report }))
 
-      assert.deepStrictEqual(failureOf(awaited), Option.some({ _tag: "RequestNotFound", key: "report:unknown" }))
-      assert.deepStrictEqual(yield* Idempotency.poll("report:unknown", { success: Report }), Option.none())
+      deepStrictEqual(failureOf(awaited), Option.some({ _tag: "RequestNotFound", key: "report:unknown" }))
+      deepStrictEqual(yield* Idempotency.poll("report:unknown", { success: Report }), Option.none())
     }).pipe(Effect.provide(layer))
   )
 
@@ -161,11 +162,8 @@ describe.each(stores)("Idempotency.submit / poll / await over %s", (_, layer) =>
       const timedOut = yield* Fiber.await(waiting)
       const abandoned = yield* Effect.exit(Idempotency.await("report:abandoned", { success: Report }))
 
-      assert.deepStrictEqual(
-        failureOf(timedOut),
-        Option.some({ _tag: "RequestInProgress", key, leaseExpiresAt: 300_000 })
-      )
-      assert.deepStrictEqual(
+      deepStrictEqual(failureOf(timedOut), Option.some({ _tag: "RequestInProgress", key, leaseExpiresAt: 300_000 }))
+      deepStrictEqual(
         failureOf(abandoned),
         Option.some({ _tag: "RequestInProgress", key: "report:abandoned", leaseExpiresAt: 1_000 })
       )
@@ -194,7 +192,7 @@ describe.each(stores)("Idempotency.submit / poll / await over %s", (_, layer) =>
       yield* TestClock.adjust("1 second")
       const value = yield* Fiber.join(waiting)
 
-      assert.deepStrictEqual(
+      deepStrictEqual(
         [accepted, value],
         [
           { _tag: "Processing", leaseExpiresAt: 301_000 },

@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { deepStrictEqual } from "@effect/vitest/utils"
 import {
   Cause,
   Clock,
@@ -72,9 +73,9 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
 
       const value = yield* Idempotency.execute(answer(runs), { key, request, success: Answer })
 
-      assert.deepStrictEqual(value, { text: "answer #1" })
+      deepStrictEqual(value, { text: "answer #1" })
       const record = Option.getOrThrow(yield* recordOf(key))
-      assert.deepStrictEqual(
+      deepStrictEqual(
         [record.status, record.response, record.requestHash, record.expiresAt],
         ["succeeded", Option.some('{"text":"answer #1"}'), Fingerprint.hash(request), 86_400_000]
       )
@@ -89,7 +90,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       yield* TestClock.adjust("1 hour")
       const second = yield* answer(runs).pipe(Idempotency.execute({ key, request, success: Answer }))
 
-      assert.deepStrictEqual([first, second, yield* Ref.get(runs)], [{ text: "answer #1" }, { text: "answer #1" }, 1])
+      deepStrictEqual([first, second, yield* Ref.get(runs)], [{ text: "answer #1" }, { text: "answer #1" }, 1])
     }).pipe(Effect.provide(layer))
   )
 
@@ -101,7 +102,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       yield* Idempotency.execute(answer(runs), { key, request, success: Answer })
       const error = yield* Effect.flip(Idempotency.execute(answer(runs), { key, request: other, success: Answer }))
 
-      assert.deepStrictEqual(
+      deepStrictEqual(
         fields(error),
         fields(
           new Idempotency.PayloadMismatch({
@@ -128,7 +129,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       yield* Idempotency.execute(answer(runs), options("t-1"))
       const replayed = yield* Idempotency.execute(answer(runs), options("t-2"))
 
-      assert.deepStrictEqual([replayed, yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
+      deepStrictEqual([replayed, yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
     }).pipe(Effect.provide(layer))
   )
 
@@ -151,9 +152,9 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       yield* TestClock.adjust("5 seconds")
       const error = yield* Effect.flip(Idempotency.execute(answer(runs), { key, request, success: Answer }))
 
-      assert.deepStrictEqual(fields(error), fields(new Idempotency.RequestInProgress({ key, leaseExpiresAt: 30_000 })))
+      deepStrictEqual(fields(error), fields(new Idempotency.RequestInProgress({ key, leaseExpiresAt: 30_000 })))
       yield* Deferred.succeed(finish, undefined)
-      assert.deepStrictEqual([yield* Fiber.join(owner), yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
+      deepStrictEqual([yield* Fiber.join(owner), yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
     }).pipe(Effect.provide(layer))
   )
 
@@ -181,7 +182,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       yield* Deferred.succeed(finish, undefined)
       yield* TestClock.adjust("1 second")
 
-      assert.deepStrictEqual(
+      deepStrictEqual(
         [yield* Fiber.join(owner), yield* Fiber.join(waiter), yield* Ref.get(runs)],
         [{ text: "answer #1" }, { text: "answer #1" }, 1]
       )
@@ -215,7 +216,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       yield* TestClock.adjust("1 millis")
 
       const exit = yield* Fiber.await(waiter)
-      assert.deepStrictEqual(
+      deepStrictEqual(
         failureFields(exit),
         Option.some(fields(new Idempotency.RequestInProgress({ key, leaseExpiresAt: 300_000 })))
       )
@@ -243,7 +244,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       assert.strictEqual(yield* Ref.get(runs), 0)
       yield* TestClock.adjust("2 seconds")
 
-      assert.deepStrictEqual([yield* Fiber.join(waiter), yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
+      deepStrictEqual([yield* Fiber.join(waiter), yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
       assert.strictEqual(Option.getOrThrow(yield* recordOf(key)).attempts, 2)
     }).pipe(Effect.provide(layer))
   )
@@ -259,7 +260,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       yield* TestClock.adjust("1 millis")
       const afterExpiry = yield* run
 
-      assert.deepStrictEqual(
+      deepStrictEqual(
         [first, beforeExpiry, afterExpiry],
         [{ text: "answer #1" }, { text: "answer #1" }, { text: "answer #2" }]
       )
@@ -284,10 +285,10 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       yield* TestClock.adjust("20 seconds")
       const error = yield* Effect.flip(Idempotency.execute(answer(runs), { key, request, success: Answer }))
       // Beats every 3333 ms (a third of the lease); the last one before 20 s was at 19998 ms.
-      assert.deepStrictEqual(fields(error), fields(new Idempotency.RequestInProgress({ key, leaseExpiresAt: 29_998 })))
+      deepStrictEqual(fields(error), fields(new Idempotency.RequestInProgress({ key, leaseExpiresAt: 29_998 })))
 
       yield* TestClock.adjust("5 seconds")
-      assert.deepStrictEqual([yield* Fiber.join(owner), yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
+      deepStrictEqual([yield* Fiber.join(owner), yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
     }).pipe(Effect.provide(layer))
   )
 
@@ -308,14 +309,11 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       yield* TestClock.adjust("5 seconds")
 
       const exit = yield* Fiber.await(owner)
-      assert.deepStrictEqual(
+      deepStrictEqual(
         Option.map(failureFields(exit), ({ owner: _, ...rest }) => rest),
         Option.some({ _tag: "LeaseLost", key, operation: "heartbeat" })
       )
-      assert.deepStrictEqual(
-        [taker, yield* Ref.get(interrupted), yield* Ref.get(runs)],
-        [{ text: "taker #1" }, true, 1]
-      )
+      deepStrictEqual([taker, yield* Ref.get(interrupted), yield* Ref.get(runs)], [{ text: "taker #1" }, true, 1])
     }).pipe(Effect.provide(layer))
   )
 
@@ -335,7 +333,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
 
       const second = yield* Idempotency.execute(answer(runs), { key, request, success: Answer, lease: 0 })
 
-      assert.deepStrictEqual([second, yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
+      deepStrictEqual([second, yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
       yield* Fiber.interrupt(first)
       assert.strictEqual(Option.getOrThrow(yield* recordOf(key)).status, "succeeded")
     }).pipe(Effect.provide(layer))
@@ -354,8 +352,8 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       const first = yield* Effect.flip(Idempotency.execute(call, options))
       const replayed = yield* Effect.flip(Idempotency.execute(call, options))
 
-      assert.deepStrictEqual(fields(first), fields(rejected))
-      assert.deepStrictEqual([fields(replayed), yield* Ref.get(runs)], [fields(rejected), 1])
+      deepStrictEqual(fields(first), fields(rejected))
+      deepStrictEqual([fields(replayed), yield* Ref.get(runs)], [fields(rejected), 1])
       assert.instanceOf(replayed, CallError.BadRequest)
       assert.strictEqual(Option.getOrThrow(yield* recordOf(key)).status, "failed")
     }).pipe(Effect.provide(layer))
@@ -388,7 +386,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
         }
 
         const value = yield* Idempotency.execute(answer(runs), { key, request, success: Answer })
-        assert.deepStrictEqual(value, { text: "answer #5" })
+        deepStrictEqual(value, { text: "answer #5" })
       }).pipe(Effect.provide(layer))
   )
 
@@ -408,7 +406,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       yield* Fiber.interrupt(fiber)
 
       assert.isTrue(Option.isNone(yield* recordOf(key)))
-      assert.deepStrictEqual(yield* Idempotency.execute(answer(runs), { key, request, success: Answer }), {
+      deepStrictEqual(yield* Idempotency.execute(answer(runs), { key, request, success: Answer }), {
         text: "answer #1"
       })
     }).pipe(Effect.provide(layer))
@@ -445,13 +443,13 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
 
       yield* TestClock.adjust("10 seconds")
       const early = yield* Effect.flip(Idempotency.execute(answer(runs), options))
-      assert.deepStrictEqual(fields(early), fields(new Idempotency.RequestInProgress({ key, leaseExpiresAt: 30_000 })))
+      deepStrictEqual(fields(early), fields(new Idempotency.RequestInProgress({ key, leaseExpiresAt: 30_000 })))
 
       yield* TestClock.adjust("20 seconds")
       const taken = yield* Idempotency.execute(answer(runs), options)
       const replayed = yield* Idempotency.execute(answer(runs), options)
 
-      assert.deepStrictEqual(
+      deepStrictEqual(
         [taken, replayed, yield* Ref.get(runs), yield* Ref.get(recovered)],
         [{ text: "from the provider" }, { text: "from the provider" }, 1, [key]]
       )
@@ -490,9 +488,9 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
         })
       )
 
-      assert.deepStrictEqual([ran, failed, yield* Ref.get(runs)], [{ text: "answer #1" }, "provider unreachable", 1])
+      deepStrictEqual([ran, failed, yield* Ref.get(runs)], [{ text: "answer #1" }, "provider unreachable", 1])
       const kept = Option.getOrThrow(yield* recordOf("k:broken"))
-      assert.deepStrictEqual([kept.status, kept.attempts], ["processing", 2])
+      deepStrictEqual([kept.status, kept.attempts], ["processing", 2])
     }).pipe(Effect.provide(layer))
   )
 
@@ -527,7 +525,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       assert.strictEqual(first, invoice)
       assert.notStrictEqual(replayed, invoice)
       assert.isTrue(replayed instanceof Invoice && replayed.address instanceof Address)
-      assert.deepStrictEqual([replayed, yield* Ref.get(runs)], [invoice, 1])
+      deepStrictEqual([replayed, yield* Ref.get(runs)], [invoice, 1])
     }).pipe(Effect.provide(layer))
   )
 
@@ -555,8 +553,8 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
         Idempotency.execute(answer(runs), { key: "k:failed", request, success: Answer })
       )
 
-      assert.deepStrictEqual(tagAndKey(changed), ["StoredValueInvalid", key])
-      assert.deepStrictEqual(tagAndKey(noFailureSchema), ["StoredValueInvalid", "k:failed"])
+      deepStrictEqual(tagAndKey(changed), ["StoredValueInvalid", key])
+      deepStrictEqual(tagAndKey(noFailureSchema), ["StoredValueInvalid", "k:failed"])
       assert.strictEqual(yield* Ref.get(runs), 1)
     }).pipe(Effect.provide(layer))
   )
@@ -567,7 +565,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
         Idempotency.execute(Effect.succeed({ n: 1.5 }), { key, request, success: Schema.Struct({ n: Schema.Int }) })
       )
 
-      assert.deepStrictEqual(tagAndKey(error), ["ResponseInvalid", key])
+      deepStrictEqual(tagAndKey(error), ["ResponseInvalid", key])
       assert.isTrue(Option.isNone(yield* recordOf(key)))
     }).pipe(Effect.provide(layer))
   )
@@ -585,21 +583,21 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       const withFunction = yield* attempt(key, { ...request, onToken: () => undefined })
       const withCycle = yield* attempt(key, cyclic)
 
-      assert.deepStrictEqual(
+      deepStrictEqual(
         [empty, tooLong].map((e) => [e._tag, "reason" in e ? e.reason : ""]),
         [
           ["InvalidIdempotencyKey", "Empty"],
           ["InvalidIdempotencyKey", "TooLong"]
         ]
       )
-      assert.deepStrictEqual(
+      deepStrictEqual(
         [withFunction, withCycle].map((e) => [e._tag, "path" in e ? e.path : ""]),
         [
           ["UnserializableRequest", "$.onToken"],
           ["UnserializableRequest", "$.self"]
         ]
       )
-      assert.deepStrictEqual([yield* Ref.get(runs), yield* drainedCount], [0, 0])
+      deepStrictEqual([yield* Ref.get(runs), yield* drainedCount], [0, 0])
     }).pipe(Effect.provide(layer))
   )
 })
@@ -624,7 +622,7 @@ describe("Idempotency.execute, store-independent", () => {
         Idempotency.execute(Effect.succeed({ text: "x" }), { key, request, success: Answer })
       )
 
-      assert.deepStrictEqual(
+      deepStrictEqual(
         failureFields(exit),
         Option.some(fields(new IdempotencyStore.IdempotencyStoreError({ operation: "claim", key, cause: "disk full" })))
       )
@@ -646,11 +644,11 @@ describe("Idempotency.execute, store-independent", () => {
       yield* Effect.flip(Idempotency.execute(answer(runs), { key, request: { other: true }, success: Answer }))
 
       const after = yield* Effect.forEach(outcomes, count)
-      assert.deepStrictEqual(
+      deepStrictEqual(
         after.map((n, i) => n - before[i]!),
         [1, 1, 1, 0, 0]
       )
-      assert.deepStrictEqual(
+      deepStrictEqual(
         (yield* Ref.get(spans)).map((span) => [
           span.name,
           span.attributes.get("idempotency.key"),

@@ -7,6 +7,7 @@
  * side of that instant, so no real waiting decides the outcome.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { deepStrictEqual } from "@effect/vitest/utils"
 import { Cause, Effect, Exit, Layer, Option, Ref, Schema, TestClock } from "effect"
 import { fork, type ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -86,21 +87,18 @@ const afterStart = (child: ChildProcess) =>
     const atLeaseEnd = yield* call
     const replay = yield* call
 
-    assert.deepStrictEqual(
+    deepStrictEqual(
       Option.map(failureOf(whileAlive), (error) => error._tag),
       Option.some("RequestInProgress")
     )
-    assert.deepStrictEqual([left.status, left.response, left.attempts], ["processing", Option.none(), 1])
-    assert.deepStrictEqual(
+    deepStrictEqual([left.status, left.response, left.attempts], ["processing", Option.none(), 1])
+    deepStrictEqual(
       failureOf(beforeLeaseEnd),
       Option.some({ _tag: "RequestInProgress", key, leaseExpiresAt: left.leaseExpiresAt })
     )
-    assert.deepStrictEqual(
-      [atLeaseEnd, replay, yield* Ref.get(runs)],
-      [Exit.succeed("summary"), Exit.succeed("summary"), 1]
-    )
+    deepStrictEqual([atLeaseEnd, replay, yield* Ref.get(runs)], [Exit.succeed("summary"), Exit.succeed("summary"), 1])
     const taken = Option.getOrThrow(yield* store.get(key, left.leaseExpiresAt))
-    assert.deepStrictEqual([taken.status, taken.response, taken.attempts], ["succeeded", Option.some('"summary"'), 2])
+    deepStrictEqual([taken.status, taken.response, taken.attempts], ["succeeded", Option.some('"summary"'), 2])
   })
 
 describe("a SIGKILLed owner on a SQLite file", () => {
@@ -108,7 +106,7 @@ describe("a SIGKILLed owner on a SQLite file", () => {
     Effect.gen(function* () {
       const db = join(yield* tempDir, "store.db")
       const child = yield* spawnOwner(db)
-      assert.deepStrictEqual(yield* nextMessage(child), { started: true })
+      deepStrictEqual(yield* nextMessage(child), { started: true })
 
       yield* Effect.provide(afterStart(child), sqliteStore(db))
     })
