@@ -10,7 +10,9 @@ import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
 import { Cause, Console, Effect, Option } from "effect"
+import * as Dlq from "./dlq.js"
 import { Output } from "./Output.js"
+import * as Replay from "./replay.js"
 import * as Simulate from "./simulate.js"
 
 /**
@@ -35,7 +37,7 @@ export const version = "0.1.0"
  */
 export const command = Command.make(name).pipe(
   Command.withDescription("Idempotent, retry-safe AI API calls: tools and the simulation."),
-  Command.withSubcommands([Simulate.command])
+  Command.withSubcommands([Simulate.command, Dlq.makeCommand({ rerun: Replay.rerun })])
 )
 
 // Escape sequences @effect/cli uses to colour its messages.
@@ -44,8 +46,14 @@ const ansi = /\u001b\[[0-9;]*m/g
 /** One line from any text: colours removed, line breaks and runs of spaces collapsed. */
 const oneLine = (text: string): string => text.replace(ansi, "").replace(/\s+/g, " ").trim()
 
-const exitCode = (error: unknown): number =>
-  ValidationError.isValidationError(error) || error instanceof Simulate.BadInput ? 2 : 1
+/** Failures that mean "the command line asked for something impossible" rather than "the run failed". */
+const isBadInput = (error: unknown): boolean =>
+  ValidationError.isValidationError(error) ||
+  error instanceof Simulate.BadInput ||
+  error instanceof Dlq.DatabaseNotFound ||
+  error instanceof Replay.ReplayNotConfigured
+
+const exitCode = (error: unknown): number => (isBadInput(error) ? 2 : 1)
 
 const describe = (error: unknown): string => {
   if (ValidationError.isValidationError(error)) {

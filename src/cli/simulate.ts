@@ -144,14 +144,22 @@ const validateNumbers = (flags: Flags) =>
     check(flags.actionsPerMonth >= 0, `--actions-per-month must not be negative, got ${flags.actionsPerMonth}`)
   ])
 
-/** A file we are about to create or overwrite: its directory must exist and be writable, and so must it. */
-const checkWritableFile = (flag: string, file: string, createDirectory: boolean) =>
+/**
+ * A file we are about to create or overwrite: its directory must exist and be writable, and so must it. With
+ * `create.file`, the file is opened for appending (and so created when absent), which catches what permission bits
+ * do not (a read-only file system, a pseudo-file system, a process running as root).
+ */
+const checkWritableFile = (
+  flag: string,
+  file: string,
+  create: { readonly directory: boolean; readonly file: boolean }
+) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const directory = path.dirname(path.resolve(file))
 
-    if (createDirectory) {
+    if (create.directory) {
       yield* fs.makeDirectory(directory, { recursive: true }).pipe(Effect.ignore)
     }
 
@@ -171,6 +179,17 @@ const checkWritableFile = (flag: string, file: string, createDirectory: boolean)
       yield* fs
         .access(file, { writable: true })
         .pipe(Effect.mapError(() => new BadInput({ problem: `${flag} ${file}: file is not writable` })))
+    }
+
+    if (create.file) {
+      yield* Effect.scoped(fs.open(file, { flag: "a" })).pipe(
+        Effect.mapError(
+          (error) =>
+            new BadInput({
+              problem: `${flag} ${file}: cannot be written (${error.description ?? error.message})`
+            })
+        )
+      )
     }
   })
 
@@ -220,11 +239,11 @@ export const handler = (flags: Flags) =>
 
     yield* validateNumbers(flags)
 
-    yield* checkWritableFile("--db", flags.db, flags.db === defaultDb)
+    yield* checkWritableFile("--db", flags.db, { directory: flags.db === defaultDb, file: true })
 
     yield* Option.match(flags.json, {
       onNone: () => Effect.void,
-      onSome: (file) => checkWritableFile("--json", file, false)
+      onSome: (file) => checkWritableFile("--json", file, { directory: false, file: false })
     })
 
     const requests = yield* Option.match(flags.requests, {

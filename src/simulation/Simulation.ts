@@ -6,7 +6,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import { Data, Effect, Layer } from "effect"
+import { Cause, Data, Effect, Layer } from "effect"
 import type * as ChatCompletion from "../ChatCompletion.js"
 import * as DeadLetterQueue from "../DeadLetterQueue.js"
 import * as IdempotencyStore from "../IdempotencyStore.js"
@@ -49,9 +49,15 @@ export class SimulationError extends Data.TaggedError("SimulationError")<{
   readonly cause: unknown
 }> {
   override get message(): string {
-    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
-    return `simulation failed while ${this.stage}: ${cause}`
+    return `simulation failed while ${this.stage}: ${describeCause(this.cause)}`
   }
+}
+
+/** The first line of what went wrong, without stack traces: this text ends up in a one-line CLI error. */
+const describeCause = (cause: unknown): string => {
+  const error = Cause.isCause(cause) ? Cause.squash(cause) : cause
+  const text = error instanceof Error ? error.message : String(error)
+  return text.split("\n")[0]!.trim()
 }
 
 /** Tables of the idempotent path that a run starts from empty (the outputs tables are reset by the runners). */

@@ -137,7 +137,7 @@ export const loadRequests = (
             reason:
               error._tag === "SystemError" && error.reason === "NotFound"
                 ? "no such file"
-                : `cannot be read (${error._tag === "SystemError" ? error.reason : error.description})`
+                : `cannot be read (${error.description ?? error.message})`
           })
       )
     )
