@@ -7,7 +7,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
-import { Data, Effect, Option } from "effect"
+import { Data, Duration, Effect, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Report from "../simulation/Report.js"
 import * as Simulation from "../simulation/Simulation.js"
@@ -100,6 +100,10 @@ const options = {
     Options.withDefault(0.01),
     Options.withDescription("Dollars one billable call costs.")
   ),
+  attemptTimeout: Options.float("attempt-timeout").pipe(
+    Options.withDefault(3),
+    Options.withDescription("Seconds the client waits for each attempt before it counts as timed out.")
+  ),
   actionsPerMonth: Options.integer("actions-per-month").pipe(
     Options.withDefault(100_000),
     Options.withDescription("Monthly volume the wasted cost is scaled to.")
@@ -122,6 +126,7 @@ export interface Flags {
   readonly requests: Option.Option<string>
   readonly json: Option.Option<string>
   readonly costPerCall: number
+  readonly attemptTimeout: number
   readonly actionsPerMonth: number
 }
 
@@ -140,6 +145,10 @@ const validateNumbers = (flags: Flags) =>
     check(
       Number.isFinite(flags.costPerCall) && flags.costPerCall >= 0,
       `--cost-per-call must be a non-negative number, got ${flags.costPerCall}`
+    ),
+    check(
+      Number.isFinite(flags.attemptTimeout) && flags.attemptTimeout > 0,
+      `--attempt-timeout must be a positive number of seconds, got ${flags.attemptTimeout}`
     ),
     check(flags.actionsPerMonth >= 0, `--actions-per-month must not be negative, got ${flags.actionsPerMonth}`)
   ])
@@ -265,6 +274,7 @@ export const handler = (flags: Flags) =>
       requestsSource: Option.getOrElse(flags.requests, () => `${generatedRequests} generated`),
       costPerCall: flags.costPerCall,
       actionsPerMonth: flags.actionsPerMonth,
+      attemptTimeout: Duration.seconds(flags.attemptTimeout),
       onProgress
     })
 

@@ -1,0 +1,271 @@
+/**
+ * The CLI end to end, in-process: `run(args)` is exactly what the `effect-idempotency` binary runs, with stdout
+ * and stderr captured instead of written to the terminal.
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer } from "effect"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Main from "../../src/cli/main.js"
+import * as Output from "../../src/cli/Output.js"
+import * as Replay from "../../src/cli/replay.js"
+import * as Provider from "../../src/simulation/Provider.js"
+
+const runCli = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const capture = Output.makeCapture()
+
+    const code = yield* Main.run(args).pipe(
+      Effect.provide(Layer.merge(NodeContext.layer, Layer.succeed(Output.Output, capture)))
+    )
+
+    return { code, stdout: capture.out.join(""), stderr: capture.err.join("") }
+  })
+
+const tempDir = () => mkdtempSync(join(tmpdir(), "effect-idempotency-cli-"))
+
+const progressLine = /^(idempotent|naive): \d+% \(\d+\/\d+ deliveries\)$/
+
+describe("effect-idempotency simulate", () => {
+  it.live(
+    "runs both ways, prints progress and the table, writes the JSON report, and exits 0",
+    () =>
+      Effect.gen(function* () {
+        const dir = tempDir()
+        const db = join(dir, "sim.db")
+        const json = join(dir, "report.json")
+
+        const result = yield* runCli([
+          "simulate",
+          "--actions",
+          "40",
+          "--concurrency",
+          "8",
+          "--seed",
+          "3",
+          "--db",
+          db,
+          "--json",
+          json
+        ])
+
+        assert.strictEqual(
+          result.stderr
+            .split("\n")
+            .filter((l) => l !== "" && !progressLine.test(l))
+            .join("\n"),
+          ""
+        )
+        assert.include(result.stderr, "idempotent: 100% (")
+        assert.include(result.stderr, "naive: 100% (")
+        assert.strictEqual(result.code, 0)
+        assert.include(result.stdout, "effect-idempotency simulate: 40 actions, concurrency 8, fault rate 5%")
+        assert.match(result.stdout, /\nduplicate billable events\s+0\s+\d+\n/)
+        assert.match(result.stdout, /\nduplicate outputs\s+0\s+\d+\n/)
+        assert.match(result.stdout, /\nduplicate rows\s+0\s+\d+\n/)
+        assert.include(result.stdout, "idempotent run: no duplicate billing, outputs or rows.")
+        const report = JSON.parse(readFileSync(json, "utf8"))
+        for (const run of [report.idempotent, report.naive]) {
+          for (const field of [
+            "actions",
+            "attempts",
+            "billableEvents",
+            "duplicateBillableEvents",
+            "duplicateOutputs",
+            "duplicateRows",
+            "deadLetters",
+            "wastedCostUsd"
+          ]) {
+            assert.isNumber(run[field], field)
+          }
+        }
+        assert.strictEqual(report.idempotent.actions, 40)
+        assert.strictEqual(report.idempotent.duplicateBillableEvents, 0)
+        assert.strictEqual(report.settings.db, db)
+        assert.deepStrictEqual(
+          readdirSync(dir).filter((f) => f.startsWith("report")),
+          ["report.json"]
+        )
+      }),
+    60_000
+  )
+
+  describe("bad input: one line on stderr naming the problem, exit 2, no report", () => {
+    const cases: ReadonlyArray<readonly [string, (dir: string) => ReadonlyArray<string>, string | RegExp]> = [
+      [
+        "fault rate above 1",
+        () => ["--fault-rate", "1.5"],
+        "effect-idempotency: --fault-rate must be in [0, 1], got 1.5"
+      ],
+      [
+        "fault rate below 0",
+        () => ["--fault-rate", "-0.1"],
+        "effect-idempotency: --fault-rate must be in [0, 1], got -0.1"
+      ],
+      [
+        "zero attempt timeout",
+        () => ["--attempt-timeout", "0"],
+        "effect-idempotency: --attempt-timeout must be a positive number of seconds, got 0"
+      ],
+      ["zero actions", () => ["--actions", "0"], "effect-idempotency: --actions must be a positive integer, got 0"],
+      [
+        "negative actions",
+        () => ["--actions", "-5"],
+        "effect-idempotency: --actions must be a positive integer, got -5"
+      ],
+      ["non-numeric actions", () => ["--actions", "many"], "effect-idempotency: 'many' is not a integer (see --help)"],
+      ["unknown flag", () => ["--bogus", "1"], "effect-idempotency: Received unknown argument: '--bogus' (see --help)"],
+      [
+        "--db under a file",
+        (dir) => {
+          writeFileSync(join(dir, "plain"), "")
+          return ["--db", join(dir, "plain", "sim.db")]
+        },
+        /^effect-idempotency: --db .*\/plain\/sim\.db: directory .*\/plain does not exist$/
+      ],
+      [
+        "--db that cannot be created",
+        () => ["--db", "/proc/effect-idempotency-sim.db"],
+        /^effect-idempotency: --db \/proc\/effect-idempotency-sim\.db: cannot be written \(/
+      ],
+      [
+        "malformed JSONL line",
+        (dir) => {
+          const file = join(dir, "requests.jsonl")
+          writeFileSync(
+            file,
+            '{"model":"m","messages":[{"role":"user","content":"hi"}]}\n\n{"model":"m","messages":[{"role":"user"\n'
+          )
+          return ["--requests", file]
+        },
+        /^effect-idempotency: --requests .*requests\.jsonl line 3: not valid JSON \(.*\)$/
+      ],
+      [
+        "JSONL line that is not a request",
+        (dir) => {
+          const file = join(dir, "requests.jsonl")
+          writeFileSync(file, '{"model":"m","messages":[{"role":"robot","content":"hi"}]}\n')
+          return ["--requests", file]
+        },
+        /^effect-idempotency: --requests .*requests\.jsonl line 1: not a chat completion request \(messages\[0\]\.role: /
+      ],
+      [
+        "missing requests file",
+        (dir) => ["--requests", join(dir, "absent.jsonl")],
+        /^effect-idempotency: --requests .*absent\.jsonl: no such file$/
+      ]
+    ]
+
+    for (const [name, args, expected] of cases) {
+      it.live(name, () =>
+        Effect.gen(function* () {
+          const dir = tempDir()
+          const json = join(dir, "report.json")
+
+          const result = yield* runCli(["simulate", ...args(dir), "--json", json])
+
+          assert.strictEqual(result.code, 2)
+          assert.strictEqual(result.stdout, "")
+          assert.isTrue(result.stderr.endsWith("\n"))
+          const lines = result.stderr.slice(0, -1).split("\n")
+          assert.strictEqual(lines.length, 1, result.stderr)
+          if (typeof expected === "string") {
+            assert.strictEqual(lines[0], expected)
+          } else {
+            assert.match(lines[0]!, expected)
+          }
+          assert.notInclude(result.stderr, "    at ")
+          assert.isFalse(existsSync(json))
+        })
+      )
+    }
+
+    it.live("an unknown subcommand", () =>
+      Effect.gen(function* () {
+        const result = yield* runCli(["simulat"])
+
+        assert.strictEqual(result.code, 2)
+        assert.strictEqual(result.stdout, "")
+        assert.strictEqual(
+          result.stderr,
+          "effect-idempotency: Invalid subcommand for effect-idempotency - use one of 'simulate', 'dlq' (see --help)\n"
+        )
+      })
+    )
+  })
+})
+
+describe("effect-idempotency dlq", () => {
+  it.live(
+    "lists the dead letters of a simulation and replays one under its key, billing once",
+    () =>
+      Effect.gen(function* () {
+        const dir = tempDir()
+        const db = join(dir, "sim.db")
+
+        const simulated = yield* runCli([
+          "simulate",
+          "--actions",
+          "2",
+          "--fault-rate",
+          "1",
+          "--redelivery-rate",
+          "0",
+          "--attempt-timeout",
+          "0.5",
+          "--db",
+          db
+        ])
+        const listed = yield* runCli(["dlq", "list", "--db", db])
+        const unconfigured = yield* runCli(["dlq", "replay", "chatmsg:conv_0:msg_0", "--db", db])
+
+        assert.strictEqual(simulated.code, 0)
+        assert.match(simulated.stdout, /\ndead letters\s+2\s+2\n/)
+        assert.strictEqual(listed.code, 0)
+        assert.deepStrictEqual(
+          listed.stdout
+            .trim()
+            .split("\n")
+            .map((line) => line.split("  ")[0])
+            .sort(),
+          ["chatmsg:conv_0:msg_0", "chatmsg:conv_0:msg_1"]
+        )
+        assert.strictEqual(unconfigured.code, 2)
+        assert.strictEqual(
+          unconfigured.stderr,
+          `effect-idempotency: cannot replay "chatmsg:conv_0:msg_0": set ${Replay.baseUrlVariable} to the provider's API root (e.g. http://127.0.0.1:8080/v1)\n`
+        )
+
+        const replayed = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const provider = yield* Provider.make({ faultRate: 0 })
+            const config = ConfigProvider.fromMap(new Map([[Replay.baseUrlVariable, provider.baseUrl]]))
+
+            const result = yield* runCli(["dlq", "replay", "chatmsg:conv_0:msg_0", "--db", db]).pipe(
+              Effect.withConfigProvider(config)
+            )
+
+            return { result, ledger: yield* provider.ledger }
+          })
+        )
+        const after = yield* runCli(["dlq", "list", "--db", db])
+
+        assert.strictEqual(replayed.result.stderr, "")
+        assert.strictEqual(replayed.result.code, 0)
+        assert.deepStrictEqual(
+          replayed.ledger.map((entry) => entry.idempotencyKey),
+          ["chatmsg:conv_0:msg_0"]
+        )
+        assert.deepStrictEqual(
+          after.stdout
+            .trim()
+            .split("\n")
+            .map((line) => line.split("  ")[0]),
+          ["chatmsg:conv_0:msg_1"]
+        )
+      }),
+    60_000
+  )
+})
