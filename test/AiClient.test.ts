@@ -1,6 +1,6 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, TestClock } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, TestClock, Tracer } from "effect"
 import type { Scope } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -265,6 +265,46 @@ describe("AiClient", () => {
         assert.strictEqual(error._tag, "ServerError")
         assert.isTrue(error.exhausted)
         assert.strictEqual((yield* provider.requests).length, 3)
+      })
+    )
+  })
+
+  describe("stream-mid-retry", () => {
+    it.scoped("refuses a streamed request before sending it, so no retry can repeat a delivered prefix", () =>
+      Effect.gen(function* () {
+        const provider = yield* Provider.make({ ...instant, faultRate: 0 })
+        const client = yield* clientFor(provider.baseUrl, { retry: Schedule.recurs(3) })
+
+        const error = yield* failure(client.createChatCompletion({ ...body, stream: true }, { idempotencyKey: "k" }))
+
+        assert.strictEqual(error._tag, "ClientError")
+        assert.include(error.message, "remove `stream: true` from the body")
+        assert.strictEqual((yield* provider.requests).length, 0)
+      })
+    )
+  })
+
+  describe("tracing", () => {
+    it.scoped("runs each call in an AiClient.createChatCompletion span carrying the key", () =>
+      Effect.gen(function* () {
+        const provider = yield* Provider.make({ ...instant, faultRate: 0 })
+        const client = yield* clientFor(provider.baseUrl)
+        const native = yield* Effect.tracer
+        const spans: Array<readonly [string, unknown]> = []
+        const recording = Tracer.make({
+          context: native.context,
+          span: (name, parent, context, links, startTime, kind, options) => {
+            const span = native.span(name, parent, context, links, startTime, kind, options)
+            spans.push([name, span.attributes])
+            return span
+          }
+        })
+
+        yield* client.createChatCompletion(body, { idempotencyKey: "order-42" }).pipe(Effect.withTracer(recording))
+
+        const own = spans.find(([name]) => name === "AiClient.createChatCompletion")
+        assert.isDefined(own)
+        assert.strictEqual((own![1] as Map<string, unknown>).get("idempotency.key"), "order-42")
       })
     )
   })

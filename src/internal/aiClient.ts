@@ -56,6 +56,16 @@ export const suppliedKey = (headers: Readonly<Record<string, string>> | undefine
 /** @internal */
 export const completionsUrl = (baseUrl: string): string => `${baseUrl.replace(/\/+$/, "")}/chat/completions`
 
+/**
+ * Streamed completions are refused before anything is sent. A stream that breaks after some tokens reached the
+ * caller cannot be retried without showing that prefix twice, and this client has no stream consumer to
+ * restart; failing up front means no retry can ever duplicate part of an answer.
+ */
+const streamRefused = () =>
+  new CallError.ClientError({
+    detail: "createChatCompletion answers non-streamed requests only; remove `stream: true` from the body"
+  })
+
 const decodeCompletion = Schema.decodeUnknown(Schema.parseJson(ChatCompletion.ChatCompletion))
 
 /** @internal */
@@ -102,7 +112,14 @@ export const make = <R = never>(options: ClientOptions<R>) =>
         })
       )
 
-    const createChatCompletion = (body: ChatCompletion.ChatCompletionRequest, call: CallOptions = {}) => {
+    const createChatCompletion = (
+      body: ChatCompletion.ChatCompletionRequest,
+      call: CallOptions = {}
+    ): Effect.Effect<ChatCompletion.ChatCompletion, CallError.CallError> => {
+      if (body.stream === true) {
+        return Effect.failSync(streamRefused)
+      }
+
       const supplied = suppliedKey(call.headers)
       const key = Option.getOrElse(
         Option.orElse(supplied, () => Option.fromNullable(call.idempotencyKey)),
