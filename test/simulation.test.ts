@@ -25,7 +25,7 @@ const settings = (db: string, overrides: Partial<Simulation.Options> = {}): Simu
   requestsSource: "generated",
   costPerCall: 0.01,
   actionsPerMonth: 100_000,
-  attemptTimeout: "600 millis",
+  attemptTimeout: "2 seconds",
   retry: quickRetry,
   provider: { retryAfter: 0 },
   ...overrides
@@ -94,7 +94,12 @@ describe("simulation", () => {
         const db = freshDb()
 
         const report = yield* Simulation.run(
-          settings(db, { redeliveryRate: 0, faultRate: 0.2, provider: { faultKinds: ["hang"], retryAfter: 0 } })
+          settings(db, {
+            concurrency: 30,
+            redeliveryRate: 0,
+            faultRate: 0.2,
+            provider: { faultKinds: ["hang"], retryAfter: 0 }
+          })
         )
 
         const hangs = report.naive.retriesByReason["RequestTimeout"] ?? 0
