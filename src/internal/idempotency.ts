@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, Metric, Option, Ref, Schema } from "effect"
+import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, Metric, Option, Ref, Schema, type Tracer } from "effect"
 import * as CallError from "../CallError.js"
 import * as Fingerprint from "../Fingerprint.js"
 import type { AwaitOptions, ExecuteOptions, Outcome, PollOptions, SubmitOptions } from "../Idempotency.js"
@@ -34,12 +34,31 @@ export const executions = Metric.counter("effect_idempotency_executions_total", 
   incremental: true
 })
 
-const observe = (outcome: ExecutionOutcome): Effect.Effect<void> =>
-  Effect.annotateCurrentSpan("idempotency.outcome", outcome).pipe(
-    Effect.zipRight(Metric.increment(Metric.tagged(executions, "outcome", outcome)))
+const outcomes: ReadonlyArray<ExecutionOutcome> = ["claimed", "replayed", "takeover", "mismatch", "in_progress"]
+
+/** The counter tagged once per outcome, so that counting a call is a single increment. */
+const counters = Object.fromEntries(
+  outcomes.map((outcome) => [outcome, Metric.tagged(executions, "outcome", outcome)])
+) as Record<ExecutionOutcome, typeof executions>
+
+const observe = (span: Tracer.Span, outcome: ExecutionOutcome): Effect.Effect<void> =>
+  Effect.zipRight(
+    Effect.sync(() => span.attribute("idempotency.outcome", outcome)),
+    Metric.increment(counters[outcome])
   )
 
+/** Like Effect's own library spans, ours skip the stack trace: it costs more than a replay's decoding. */
+const spanOptions = (key: string) => ({ attributes: { "idempotency.key": key }, captureStackTrace: false })
+
+/** Runs `body` in the span `name` and hands it the span, so attributes are set on it without a lookup. */
+const traced = <A, E, R>(
+  name: string,
+  key: string,
+  body: (span: Tracer.Span) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => Effect.useSpan(name, spanOptions(key), (span) => Effect.withParentSpan(body(span), span))
+
 interface Plan<A, AI, AR, F, FI, FR, E, RE, RR> {
+  readonly span: Tracer.Span
   readonly key: IdempotencyKey.IdempotencyKey
   readonly requestHash: string
   readonly owner: string
@@ -63,7 +82,8 @@ const finiteMillis = (name: string, input: Duration.DurationInput): Effect.Effec
 }
 
 const makePlan = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
-  options: SubmitOptions<A, AI, AR, F, FI, FR, Req, E, RE, RR>
+  options: SubmitOptions<A, AI, AR, F, FI, FR, Req, E, RE, RR>,
+  span: Tracer.Span
 ): Effect.Effect<
   Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
   IdempotencyKey.InvalidIdempotencyKey | Fingerprint.UnserializableRequest,
@@ -84,6 +104,7 @@ const makePlan = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
 
     const store = yield* IdempotencyStore
     return {
+      span,
       key,
       requestHash,
       owner: globalThis.crypto.randomUUID(),
@@ -143,38 +164,48 @@ interface Supervised<X, EX> {
 }
 
 /**
- * Runs `effect` in a fiber of its own while a heartbeat fiber extends the lease, and reports the work's own
- * exit. A lost lease interrupts the work and is reported apart, so it cannot be mistaken for one of the
- * work's own errors. When the caller is interrupted, the work is interrupted and its exit still settles the
- * claim; leaving the uninterruptible region then ends the caller as interrupted.
+ * Runs `effect` and reports its own exit. With heartbeats on, the work runs in a fiber of its own beside a
+ * heartbeat fiber that extends the lease: a lost lease interrupts the work and is reported apart, so it cannot
+ * be mistaken for one of the work's own errors. When the caller is interrupted, the work is interrupted and
+ * its exit still settles the claim; leaving the uninterruptible region then ends the caller as interrupted.
+ * With heartbeats off the work runs in the caller's fiber.
  */
 const supervise = <X, EX, RX, A, AI, AR, F, FI, FR, E, RE, RR>(
   plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
   effect: Effect.Effect<X, EX, RX>,
   restore: Restore
 ): Effect.Effect<Supervised<X, EX>, never, RX> =>
-  Effect.gen(function* () {
-    const work = yield* Effect.fork(restore(effect))
-    const lost = yield* Ref.make(Option.none<LeaseLost>())
-    const heart =
-      plan.heartbeat > 0
-        ? yield* Effect.fork(
-            restore(
-              Effect.catchAll(heartbeatLoop(plan), (leaseLost) =>
-                Effect.zipRight(Ref.set(lost, Option.some(leaseLost)), Fiber.interrupt(work))
-              )
+  plan.heartbeat === 0
+    ? Effect.map(Effect.exit(restore(effect)), (exit) => ({ exit, leaseLost: Option.none() }))
+    : Effect.gen(function* () {
+        const work = yield* Effect.fork(restore(effect))
+
+        // Work that finishes within one turn of the scheduler (in-memory, cached) needs no heartbeat: this
+        // skips a fiber and a timer for it, which would cost more than the work itself.
+        yield* Effect.yieldNow()
+        const early = yield* Fiber.poll(work)
+        if (Option.isSome(early)) {
+          yield* Fiber.inheritAll(work)
+          return { exit: early.value, leaseLost: Option.none() }
+        }
+
+        const lost = yield* Ref.make(Option.none<LeaseLost>())
+        const heart = yield* Effect.fork(
+          restore(
+            Effect.catchAll(heartbeatLoop(plan), (leaseLost) =>
+              Effect.zipRight(Ref.set(lost, Option.some(leaseLost)), Fiber.interrupt(work))
             )
           )
-        : undefined
+        )
 
-    const awaited = yield* Effect.exit(restore(Fiber.await(work)))
-    const exit = Exit.isSuccess(awaited) ? awaited.value : yield* Fiber.interrupt(work)
-    if (heart !== undefined) yield* Fiber.interrupt(heart)
-    // As if the work had run in the caller's fiber: its FiberRef changes (log annotations, ...) carry over.
-    yield* Fiber.inheritAll(work)
+        const awaited = yield* Effect.exit(restore(Fiber.await(work)))
+        const exit = Exit.isSuccess(awaited) ? awaited.value : yield* Fiber.interrupt(work)
+        yield* Fiber.interrupt(heart)
+        // As if the work had run in the caller's fiber: its FiberRef changes (log annotations, ...) carry over.
+        yield* Fiber.inheritAll(work)
 
-    return { exit, leaseLost: yield* Ref.get(lost) }
-  })
+        return { exit, leaseLost: yield* Ref.get(lost) }
+      })
 
 const storeSuccess = <A, AI, AR, F, FI, FR, E, RE, RR>(
   plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
@@ -255,7 +286,7 @@ const runOwned = <A, E, R, AI, AR, F, FI, FR, RE, RR>(
   restore: Restore
 ): Effect.Effect<A, E | RE | LeaseLost | IdempotencyStoreError | ResponseInvalid, R | AR | FR | RR> =>
   Effect.gen(function* () {
-    yield* observe(takeover ? "takeover" : "claimed")
+    yield* observe(plan.span, takeover ? "takeover" : "claimed")
 
     if (takeover && plan.recover !== undefined) {
       const recovered = yield* supervise(plan, plan.recover(plan.key), restore)
@@ -327,7 +358,7 @@ const payloadMismatch = <A, AI, AR, F, FI, FR, E, RE, RR>(
   record: IdempotencyRecord
 ): Effect.Effect<never, PayloadMismatch> =>
   Effect.zipRight(
-    observe("mismatch"),
+    observe(plan.span, "mismatch"),
     Effect.fail(new PayloadMismatch({ key: plan.key, storedHash: record.requestHash, requestHash: plan.requestHash }))
   )
 
@@ -336,71 +367,75 @@ export const execute = <A, E, R, AI, AR, F, FI, FR, Req, RE, RR>(
   self: Effect.Effect<A, E, R>,
   options: ExecuteOptions<A, AI, AR, F, FI, FR, Req, E, RE, RR>
 ) =>
-  Effect.gen(function* () {
-    const plan = yield* makePlan(options)
-    const waiter =
-      options.onInProgress === "wait" ? yield* makeWaiter(options.waitSchedule, options.waitTimeout) : undefined
+  traced("Idempotency.execute", options.key, (span) =>
+    Effect.gen(function* () {
+      const plan = yield* makePlan(options, span)
+      const waiter =
+        options.onInProgress === "wait" ? yield* makeWaiter(options.waitSchedule, options.waitTimeout) : undefined
 
-    while (true) {
-      const step = yield* claimOrRead(plan, (_, takeover, restore) => runOwned(plan, self, takeover, restore))
-      if (step._tag === "Owned") return step.value
+      while (true) {
+        const step = yield* claimOrRead(plan, (_, takeover, restore) => runOwned(plan, self, takeover, restore))
+        if (step._tag === "Owned") return step.value
 
-      let record = step.record
-      if (record.status === "processing" && record.requestHash === plan.requestHash) {
-        if (waiter === undefined) {
-          yield* observe("in_progress")
-          return yield* Effect.fail(new RequestInProgress({ key: plan.key, leaseExpiresAt: record.leaseExpiresAt }))
+        let record = step.record
+        if (record.status === "processing" && record.requestHash === plan.requestHash) {
+          if (waiter === undefined) {
+            yield* observe(plan.span, "in_progress")
+            return yield* Effect.fail(new RequestInProgress({ key: plan.key, leaseExpiresAt: record.leaseExpiresAt }))
+          }
+          const changed = yield* waitForChange(plan.store, plan.key, plan.requestHash, record, waiter).pipe(
+            Effect.tapErrorTag("RequestInProgress", () => observe(plan.span, "in_progress"))
+          )
+          if (Option.isNone(changed)) continue
+          record = changed.value
         }
-        const changed = yield* waitForChange(plan.store, plan.key, plan.requestHash, record, waiter).pipe(
-          Effect.tapErrorTag("RequestInProgress", () => observe("in_progress"))
-        )
-        if (Option.isNone(changed)) continue
-        record = changed.value
+
+        if (record.requestHash !== plan.requestHash) return yield* payloadMismatch(plan, record)
+
+        yield* observe(plan.span, "replayed")
+        const outcome = yield* toOutcome(plan.key, record, plan.success, plan.failure)
+        return yield* settleOutcome(outcome, plan.key)
       }
-
-      if (record.requestHash !== plan.requestHash) return yield* payloadMismatch(plan, record)
-
-      yield* observe("replayed")
-      const outcome = yield* toOutcome(plan.key, record, plan.success, plan.failure)
-      return yield* settleOutcome(outcome, plan.key)
-    }
-  }).pipe(Effect.withSpan("Idempotency.execute", { attributes: { "idempotency.key": options.key } }))
+    })
+  )
 
 /** @internal */
 export const submit = <A, E, R, AI, AR, F, FI, FR, Req, RE, RR>(
   self: Effect.Effect<A, E, R>,
   options: SubmitOptions<A, AI, AR, F, FI, FR, Req, E, RE, RR>
 ) =>
-  Effect.gen(function* () {
-    const plan = yield* makePlan(options)
-    const scope = yield* Effect.scope
+  traced("Idempotency.submit", options.key, (span) =>
+    Effect.gen(function* () {
+      const plan = yield* makePlan(options, span)
+      const scope = yield* Effect.scope
 
-    const step = yield* claimOrRead(plan, (claimed, takeover, restore) =>
-      Effect.as(
-        Effect.forkIn(
-          runOwned(plan, self, takeover, restore).pipe(
-            Effect.catchAllCause((cause) =>
-              Cause.isInterruptedOnly(cause)
-                ? Effect.void
-                : Effect.logDebug(`Idempotency: submitted work for key "${plan.key}" failed`, cause)
-            )
+      const step = yield* claimOrRead(plan, (claimed, takeover, restore) =>
+        Effect.as(
+          Effect.forkIn(
+            runOwned(plan, self, takeover, restore).pipe(
+              Effect.catchAllCause((cause) =>
+                Cause.isInterruptedOnly(cause)
+                  ? Effect.void
+                  : Effect.logDebug(`Idempotency: submitted work for key "${plan.key}" failed`, cause)
+              )
+            ),
+            scope
           ),
-          scope
-        ),
-        claimed.leaseExpiresAt
+          claimed.leaseExpiresAt
+        )
       )
-    )
-    if (step._tag === "Owned") {
-      const processing: Outcome<A, F> = { _tag: "Processing", leaseExpiresAt: step.value }
-      return processing
-    }
+      if (step._tag === "Owned") {
+        const processing: Outcome<A, F> = { _tag: "Processing", leaseExpiresAt: step.value }
+        return processing
+      }
 
-    const record = step.record
-    if (record.requestHash !== plan.requestHash) return yield* payloadMismatch(plan, record)
+      const record = step.record
+      if (record.requestHash !== plan.requestHash) return yield* payloadMismatch(plan, record)
 
-    yield* observe(record.status === "processing" ? "in_progress" : "replayed")
-    return yield* toOutcome(plan.key, record, plan.success, plan.failure)
-  }).pipe(Effect.withSpan("Idempotency.submit", { attributes: { "idempotency.key": options.key } }))
+      yield* observe(plan.span, record.status === "processing" ? "in_progress" : "replayed")
+      return yield* toOutcome(plan.key, record, plan.success, plan.failure)
+    })
+  )
 
 /** @internal */
 export const poll = <A, AI, AR, F, FI, FR>(key: string, options: PollOptions<A, AI, AR, F, FI, FR>) =>
@@ -413,7 +448,7 @@ export const poll = <A, AI, AR, F, FI, FR>(key: string, options: PollOptions<A, 
     if (Option.isNone(record)) return Option.none<Outcome<A, F>>()
 
     return Option.some(yield* toOutcome(valid, record.value, options.success, options.failure))
-  }).pipe(Effect.withSpan("Idempotency.poll", { attributes: { "idempotency.key": key } }))
+  }).pipe(Effect.withSpan("Idempotency.poll", spanOptions(key)))
 
 /** @internal */
 export const await_ = <A, AI, AR, F, FI, FR>(key: string, options: AwaitOptions<A, AI, AR, F, FI, FR>) =>
@@ -441,4 +476,4 @@ export const await_ = <A, AI, AR, F, FI, FR>(key: string, options: AwaitOptions<
       const outcome = yield* toOutcome(valid, record, options.success, options.failure)
       return yield* settleOutcome(outcome, valid)
     }
-  }).pipe(Effect.withSpan("Idempotency.await", { attributes: { "idempotency.key": key } }))
+  }).pipe(Effect.withSpan("Idempotency.await", spanOptions(key)))
