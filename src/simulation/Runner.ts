@@ -99,7 +99,12 @@ const harness = (
     let attempts = 0
     const perAction = new Map<string, number>()
     const reasons: Record<string, number> = {}
-    const policy = Schedule.passthrough(options.retry ?? RetryPolicy.make()).pipe(
+    // The retryable check goes inside, so that only decisions that really lead to another attempt are counted.
+    const retryable: Schedule.Schedule<unknown, CallError.CallError> = Schedule.whileInput(
+      options.retry ?? RetryPolicy.make(),
+      CallError.isRetryable
+    )
+    const policy = Schedule.passthrough(retryable).pipe(
       Schedule.onDecision((error, decision) =>
         Effect.sync(() => {
           if (decision._tag === "Continue") reasons[error._tag] = (reasons[error._tag] ?? 0) + 1
