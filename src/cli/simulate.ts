@@ -222,6 +222,10 @@ const progressReporter = Effect.gen(function* () {
   return (runner: Report.Runner, done: number, total: number): Effect.Effect<void> => {
     const percent = Math.floor((done * 100) / total)
     if (output.stderrIsTTY) {
+      if (percent === shown.get(runner) && done !== total) {
+        return Effect.void
+      }
+      shown.set(runner, percent)
       const line = `\r${runner}: ${percent}% (${done}/${total} deliveries)`
       return output.stderr(done === total ? `${line}\n` : line)
     }

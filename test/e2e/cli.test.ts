@@ -13,9 +13,9 @@ import * as Output from "../../src/cli/Output.js"
 import * as Replay from "../../src/cli/replay.js"
 import * as Provider from "../../src/simulation/Provider.js"
 
-const runCli = (args: ReadonlyArray<string>) =>
+const runCli = (args: ReadonlyArray<string>, options: { readonly tty?: boolean } = {}) =>
   Effect.gen(function* () {
-    const capture = Output.makeCapture()
+    const capture = { ...Output.makeCapture(), stderrIsTTY: options.tty === true }
 
     const code = yield* Main.run(args).pipe(
       Effect.provide(Layer.merge(NodeContext.layer, Layer.succeed(Output.Output, capture)))
@@ -88,6 +88,30 @@ describe("effect-idempotency simulate", () => {
           readdirSync(dir).filter((f) => f.startsWith("report")),
           ["report.json"]
         )
+      }),
+    60_000
+  )
+
+  it.live(
+    "redraws one progress line per run when stderr is a terminal",
+    () =>
+      Effect.gen(function* () {
+        const dir = tempDir()
+
+        const result = yield* runCli(
+          ["simulate", "--actions", "10", "--fault-rate", "0", "--db", join(dir, "sim.db")],
+          {
+            tty: true
+          }
+        )
+
+        assert.strictEqual(result.code, 0)
+        const lines = result.stderr.split("\n")
+        assert.deepStrictEqual(
+          lines.map((line) => line.split("\r").at(-1)),
+          ["idempotent: 100% (10/10 deliveries)", "naive: 100% (10/10 deliveries)", ""]
+        )
+        assert.isTrue(lines[0]!.startsWith("\ridempotent: 10% (1/10 deliveries)\ridempotent: 20% (2/10 deliveries)"))
       }),
     60_000
   )
