@@ -39,6 +39,25 @@ const recordOf = (k: string) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => store.get(k, now))
   )
 
+/**
+ * Forks a caller that claims `key` and holds it until `finish` is opened, then answers with `work`. Returns
+ * once that caller is inside its effect.
+ */
+const holdKey = (work: Effect.Effect<{ readonly text: string }>, lease?: Duration.DurationInput) =>
+  Effect.gen(function* () {
+    const started = yield* Deferred.make<void>()
+    const finish = yield* Deferred.make<void>()
+    const gated = Deferred.succeed(started, undefined).pipe(
+      Effect.zipRight(Deferred.await(finish)),
+      Effect.zipRight(work)
+    )
+    const owner = yield* Effect.fork(
+      Idempotency.execute(gated, { key, request, success: Answer, ...(lease === undefined ? {} : { lease }) })
+    )
+    yield* Deferred.await(started)
+    return { owner, finish }
+  })
+
 /** How many records the store holds (deletes them all: use last). */
 const drainedCount = Effect.flatMap(IdempotencyStore.IdempotencyStore, (store) =>
   store.purgeExpired(Number.MAX_SAFE_INTEGER)
@@ -135,19 +154,8 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
 
   it.effect("fails fast with RequestInProgress carrying the lease end while another caller works", () =>
     Effect.gen(function* () {
-      const started = yield* Deferred.make<void>()
-      const finish = yield* Deferred.make<void>()
       const runs = yield* Ref.make(0)
-      const owner = yield* Effect.fork(
-        Idempotency.execute(
-          Deferred.succeed(started, undefined).pipe(
-            Effect.zipRight(Deferred.await(finish)),
-            Effect.zipRight(answer(runs))
-          ),
-          { key, request, success: Answer, lease: "30 seconds" }
-        )
-      )
-      yield* Deferred.await(started)
+      const { owner, finish } = yield* holdKey(answer(runs), "30 seconds")
 
       yield* TestClock.adjust("5 seconds")
       const error = yield* Effect.flip(Idempotency.execute(answer(runs), { key, request, success: Answer }))
@@ -160,19 +168,8 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
 
   it.effect("waits for the owner and replays its value in wait mode", () =>
     Effect.gen(function* () {
-      const started = yield* Deferred.make<void>()
-      const finish = yield* Deferred.make<void>()
       const runs = yield* Ref.make(0)
-      const owner = yield* Effect.fork(
-        Idempotency.execute(
-          Deferred.succeed(started, undefined).pipe(
-            Effect.zipRight(Deferred.await(finish)),
-            Effect.zipRight(answer(runs))
-          ),
-          { key, request, success: Answer }
-        )
-      )
-      yield* Deferred.await(started)
+      const { owner, finish } = yield* holdKey(answer(runs))
       const waiter = yield* Effect.fork(
         Idempotency.execute(answer(runs), { key, request, success: Answer, onInProgress: "wait" })
       )
@@ -191,16 +188,8 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
 
   it.effect("gives up waiting with RequestInProgress once waitTimeout passes", () =>
     Effect.gen(function* () {
-      const started = yield* Deferred.make<void>()
       const runs = yield* Ref.make(0)
-      yield* Effect.fork(
-        Idempotency.execute(Deferred.succeed(started, undefined).pipe(Effect.zipRight(Effect.never)), {
-          key,
-          request,
-          success: Answer
-        })
-      )
-      yield* Deferred.await(started)
+      yield* holdKey(answer(runs))
       const waiter = yield* Effect.fork(
         Idempotency.execute(answer(runs), {
           key,
@@ -319,22 +308,13 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
 
   it.effect("treats a zero lease as reclaimable at once, not as no lease", () =>
     Effect.gen(function* () {
-      const started = yield* Deferred.make<void>()
       const runs = yield* Ref.make(0)
-      const first = yield* Effect.fork(
-        Idempotency.execute(Deferred.succeed(started, undefined).pipe(Effect.zipRight(Effect.never)), {
-          key,
-          request,
-          success: Answer,
-          lease: 0
-        })
-      )
-      yield* Deferred.await(started)
+      const first = yield* holdKey(answer(runs), 0)
 
       const second = yield* Idempotency.execute(answer(runs), { key, request, success: Answer, lease: 0 })
 
       deepStrictEqual([second, yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
-      yield* Fiber.interrupt(first)
+      yield* Fiber.interrupt(first.owner)
       assert.strictEqual(Option.getOrThrow(yield* recordOf(key)).status, "succeeded")
     }).pipe(Effect.provide(layer))
   )
@@ -392,18 +372,10 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
 
   it.effect("releases the key when the caller is interrupted mid-effect", () =>
     Effect.gen(function* () {
-      const started = yield* Deferred.make<void>()
       const runs = yield* Ref.make(0)
-      const fiber = yield* Effect.fork(
-        Idempotency.execute(Deferred.succeed(started, undefined).pipe(Effect.zipRight(Effect.never)), {
-          key,
-          request,
-          success: Answer
-        })
-      )
-      yield* Deferred.await(started)
+      const { owner } = yield* holdKey(answer(runs))
 
-      yield* Fiber.interrupt(fiber)
+      yield* Fiber.interrupt(owner)
 
       assert.isTrue(Option.isNone(yield* recordOf(key)))
       deepStrictEqual(yield* Idempotency.execute(answer(runs), { key, request, success: Answer }), {
