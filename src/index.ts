@@ -26,6 +26,13 @@ export * as Fingerprint from "./Fingerprint.js"
 export * as IdempotencyStore from "./IdempotencyStore.js"
 
 /**
+ * Run an effect at most once per key: claim, store, replay, reject payload drift, wait or take over.
+ *
+ * @since 0.1.0
+ */
+export * as Idempotency from "./Idempotency.js"
+
+/**
  * Typed errors of an AI API call, split into retryable and fatal.
  *
  * @since 0.1.0
