@@ -66,3 +66,18 @@ export * as RetryBudget from "./RetryBudget.js"
  * @since 0.1.0
  */
 export * as DeadLetterQueue from "./DeadLetterQueue.js"
+
+/**
+ * Schemas of OpenAI-compatible chat completion requests and responses.
+ *
+ * @since 0.1.0
+ */
+export * as ChatCompletion from "./ChatCompletion.js"
+
+/**
+ * An OpenAI-compatible chat completion client over `@effect/platform`'s HttpClient that sends the
+ * idempotency key on every attempt and retries with a `RetryPolicy`.
+ *
+ * @since 0.1.0
+ */
+export * as AiClient from "./AiClient.js"
