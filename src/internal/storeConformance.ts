@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { assert } from "@effect/vitest"
+import { assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Effect, Option, TestClock } from "effect"
 import type { ClaimRequest, ClaimResult, IdempotencyRecord } from "../IdempotencyStore.js"
 import { IdempotencyStore, purgeExpired } from "../IdempotencyStore.js"
@@ -35,12 +35,12 @@ const claimAt = (key: string, owner: string, now: number, overrides: Partial<Cla
   )
 
 const claimed = (result: ClaimResult): { readonly record: IdempotencyRecord; readonly takeover: boolean } => {
-  assert.strictEqual(result._tag, "Claimed", `expected Claimed, got ${result._tag}`)
+  strictEqual(result._tag, "Claimed", `expected Claimed, got ${result._tag}`)
   return result as Extract<ClaimResult, { _tag: "Claimed" }>
 }
 
 const existing = (result: ClaimResult): IdempotencyRecord => {
-  assert.strictEqual(result._tag, "Existing", `expected Existing, got ${result._tag}`)
+  strictEqual(result._tag, "Existing", `expected Existing, got ${result._tag}`)
   return result.record
 }
 
@@ -73,9 +73,9 @@ const claimCases: ReadonlyArray<Case> = [
       Effect.gen(function* () {
         const result = claimed(yield* claimAt(key, "owner-a", t0))
 
-        assert.strictEqual(result.takeover, false)
-        assert.deepStrictEqual(result.record, processing(key, "owner-a", t0))
-        assert.deepStrictEqual(yield* getAt(key, t0), Option.some(processing(key, "owner-a", t0)))
+        strictEqual(result.takeover, false)
+        deepStrictEqual(result.record, processing(key, "owner-a", t0))
+        deepStrictEqual(yield* getAt(key, t0), Option.some(processing(key, "owner-a", t0)))
       })
   },
   {
@@ -85,7 +85,7 @@ const claimCases: ReadonlyArray<Case> = [
         yield* claimAt(key, "owner-a", t0)
 
         const record = existing(yield* claimAt(key, "owner-b", t0 + lease - 1))
-        assert.deepStrictEqual(record, processing(key, "owner-a", t0))
+        deepStrictEqual(record, processing(key, "owner-a", t0))
       })
   },
   {
@@ -95,11 +95,11 @@ const claimCases: ReadonlyArray<Case> = [
         yield* claimAt(key, "owner-a", t0)
 
         const other = existing(yield* claimAt(key, "owner-b", t0 + lease, { requestHash: "hash-b" }))
-        assert.deepStrictEqual(other, processing(key, "owner-a", t0))
+        deepStrictEqual(other, processing(key, "owner-a", t0))
 
         const result = claimed(yield* claimAt(key, "owner-b", t0 + lease))
-        assert.strictEqual(result.takeover, true)
-        assert.deepStrictEqual(result.record, {
+        strictEqual(result.takeover, true)
+        deepStrictEqual(result.record, {
           ...processing(key, "owner-b", t0 + lease, 2),
           createdAt: t0
         })
@@ -112,7 +112,7 @@ const claimCases: ReadonlyArray<Case> = [
         yield* claimAt(key, "owner-a", t0, { leaseExpiresAt: t0 })
 
         const result = claimed(yield* claimAt(key, "owner-b", t0, { leaseExpiresAt: t0 }))
-        assert.deepStrictEqual(
+        deepStrictEqual(
           [result.takeover, result.record.attempts, result.record.owner],
           [true, 2, Option.some("owner-b")]
         )
@@ -127,7 +127,7 @@ const claimCases: ReadonlyArray<Case> = [
         yield* store.complete({ key, owner: "owner-a", now: t0 + 1, response: `{"answer":42}` })
 
         const done = existing(yield* claimAt(key, "owner-b", t0 + lease * 3))
-        assert.deepStrictEqual(
+        deepStrictEqual(
           [done.status, done.response, done.owner, done.attempts, done.updatedAt],
           ["succeeded", Option.some(`{"answer":42}`), Option.none(), 1, t0 + 1]
         )
@@ -136,7 +136,7 @@ const claimCases: ReadonlyArray<Case> = [
         yield* store.fail({ key: `${key}:failed`, owner: "owner-a", now: t0 + 2, error: `{"_tag":"BadRequest"}` })
 
         const failed = existing(yield* claimAt(`${key}:failed`, "owner-b", t0 + lease * 3))
-        assert.deepStrictEqual(
+        deepStrictEqual(
           [failed.status, failed.error, failed.response, failed.owner],
           ["failed", Option.some(`{"_tag":"BadRequest"}`), Option.none(), Option.none()]
         )
@@ -160,7 +160,7 @@ const ownerCases: ReadonlyArray<Case> = [
           leaseLostBy(store.release(late)),
           leaseLostBy(store.heartbeat({ ...late, leaseExpiresAt: t0 + lease * 9 }))
         ])
-        assert.deepStrictEqual(refused, [
+        deepStrictEqual(refused, [
           ["LeaseLost", "owner-a", "complete"],
           ["LeaseLost", "owner-a", "fail"],
           ["LeaseLost", "owner-a", "release"],
@@ -170,7 +170,7 @@ const ownerCases: ReadonlyArray<Case> = [
         yield* store.complete({ key, owner: "owner-b", now: t0 + lease + 3, response: `"b"` })
 
         const third = existing(yield* claimAt(key, "owner-c", t0 + lease * 5))
-        assert.deepStrictEqual([third.status, third.response], ["succeeded", Option.some(`"b"`)])
+        deepStrictEqual([third.status, third.response], ["succeeded", Option.some(`"b"`)])
       })
   },
   {
@@ -180,18 +180,18 @@ const ownerCases: ReadonlyArray<Case> = [
         const store = yield* IdempotencyStore
         yield* claimAt(key, "owner-a", t0)
 
-        assert.deepStrictEqual(yield* leaseLostBy(store.complete({ key, owner: "owner-x", now: t0, response: "1" })), [
+        deepStrictEqual(yield* leaseLostBy(store.complete({ key, owner: "owner-x", now: t0, response: "1" })), [
           "LeaseLost",
           "owner-x",
           "complete"
         ])
         yield* store.complete({ key, owner: "owner-a", now: t0 + 1, response: "1" })
-        assert.deepStrictEqual(yield* leaseLostBy(store.fail({ key, owner: "owner-a", now: t0 + 2, error: "2" })), [
+        deepStrictEqual(yield* leaseLostBy(store.fail({ key, owner: "owner-a", now: t0 + 2, error: "2" })), [
           "LeaseLost",
           "owner-a",
           "fail"
         ])
-        assert.deepStrictEqual(yield* leaseLostBy(store.release({ key: `${key}:absent`, owner: "owner-a", now: t0 })), [
+        deepStrictEqual(yield* leaseLostBy(store.release({ key: `${key}:absent`, owner: "owner-a", now: t0 })), [
           "LeaseLost",
           "owner-a",
           "release"
@@ -206,9 +206,9 @@ const ownerCases: ReadonlyArray<Case> = [
         yield* claimAt(key, "owner-a", t0)
         yield* store.release({ key, owner: "owner-a", now: t0 + 1 })
 
-        assert.deepStrictEqual(yield* getAt(key, t0 + 1), Option.none())
+        deepStrictEqual(yield* getAt(key, t0 + 1), Option.none())
         const again = claimed(yield* claimAt(key, "owner-b", t0 + 2, { requestHash: "hash-b" }))
-        assert.deepStrictEqual([again.takeover, again.record.attempts, again.record.requestHash], [false, 1, "hash-b"])
+        deepStrictEqual([again.takeover, again.record.attempts, again.record.requestHash], [false, 1, "hash-b"])
       })
   },
   {
@@ -220,11 +220,11 @@ const ownerCases: ReadonlyArray<Case> = [
         yield* store.heartbeat({ key, owner: "owner-a", now: t0 + 5_000, leaseExpiresAt: t0 + 30_000 })
 
         const held = existing(yield* claimAt(key, "owner-b", t0 + 29_999))
-        assert.deepStrictEqual(
+        deepStrictEqual(
           [held.leaseExpiresAt, held.updatedAt, held.owner],
           [t0 + 30_000, t0 + 5_000, Option.some("owner-a")]
         )
-        assert.strictEqual(claimed(yield* claimAt(key, "owner-b", t0 + 30_000)).takeover, true)
+        strictEqual(claimed(yield* claimAt(key, "owner-b", t0 + 30_000)).takeover, true)
       })
   }
 ]
@@ -239,16 +239,17 @@ const expiryCases: ReadonlyArray<Case> = [
         const takeover = claimed(yield* claimAt(key, "owner-b", t0 + lease))
         yield* store.complete({ key, owner: "owner-b", now: t0 + lease + 1, response: "1" })
         const expiry = takeover.record.expiresAt
-        assert.strictEqual(expiry, t0 + lease + ttl)
+        strictEqual(expiry, t0 + lease + ttl)
 
         existing(yield* claimAt(key, "owner-c", expiry - 1, { requestHash: "hash-b" }))
         const fresh = claimed(yield* claimAt(key, "owner-c", expiry, { requestHash: "hash-b" }))
-        assert.strictEqual(fresh.takeover, false)
-        assert.deepStrictEqual(fresh.record, { ...processing(key, "owner-c", expiry), requestHash: "hash-b" })
-        assert.deepStrictEqual(
-          yield* leaseLostBy(store.complete({ key, owner: "owner-b", now: expiry, response: "2" })),
-          ["LeaseLost", "owner-b", "complete"]
-        )
+        strictEqual(fresh.takeover, false)
+        deepStrictEqual(fresh.record, { ...processing(key, "owner-c", expiry), requestHash: "hash-b" })
+        deepStrictEqual(yield* leaseLostBy(store.complete({ key, owner: "owner-b", now: expiry, response: "2" })), [
+          "LeaseLost",
+          "owner-b",
+          "complete"
+        ])
       })
   },
   {
@@ -257,9 +258,9 @@ const expiryCases: ReadonlyArray<Case> = [
       Effect.gen(function* () {
         yield* claimAt(key, "owner-a", t0)
 
-        assert.isTrue(Option.isSome(yield* getAt(key, t0 + ttl - 1)))
-        assert.deepStrictEqual(yield* getAt(key, t0 + ttl), Option.none())
-        assert.deepStrictEqual(yield* getAt(`${key}:absent`, t0), Option.none())
+        assertTrue(Option.isSome(yield* getAt(key, t0 + ttl - 1)))
+        deepStrictEqual(yield* getAt(key, t0 + ttl), Option.none())
+        deepStrictEqual(yield* getAt(`${key}:absent`, t0), Option.none())
       })
   },
   {
@@ -269,11 +270,11 @@ const expiryCases: ReadonlyArray<Case> = [
         const store = yield* IdempotencyStore
         yield* Effect.forEach([1, 2, 3], (i) => claimAt(`${key}:${i}`, "owner-a", t0, { expiresAt: t0 + i * 1000 }))
 
-        assert.strictEqual(yield* store.purgeExpired(t0 + 2000), 2)
-        assert.strictEqual(yield* store.purgeExpired(t0 + 2000), 0)
-        assert.isTrue(Option.isSome(yield* getAt(`${key}:3`, t0 + 2000)))
+        strictEqual(yield* store.purgeExpired(t0 + 2000), 2)
+        strictEqual(yield* store.purgeExpired(t0 + 2000), 0)
+        assertTrue(Option.isSome(yield* getAt(`${key}:3`, t0 + 2000)))
         const reclaimed = claimed(yield* claimAt(`${key}:1`, "owner-b", t0 + 2000))
-        assert.strictEqual(reclaimed.record.attempts, 1)
+        strictEqual(reclaimed.record.attempts, 1)
       })
   },
   {
@@ -283,9 +284,9 @@ const expiryCases: ReadonlyArray<Case> = [
         yield* Effect.forEach([1, 2, 3], (i) => claimAt(`${key}:${i}`, "owner-a", t0, { expiresAt: t0 + i * 1000 }))
         yield* TestClock.setTime(t0 + 1000)
 
-        assert.strictEqual(yield* purgeExpired, 1)
+        strictEqual(yield* purgeExpired, 1)
         yield* TestClock.adjust("2 seconds")
-        assert.strictEqual(yield* purgeExpired, 2)
+        strictEqual(yield* purgeExpired, 2)
       })
   }
 ]
@@ -301,10 +302,10 @@ const concurrencyCase = (fibers: number): Case => ({
       )
 
       const winners = results.filter((result) => result._tag === "Claimed")
-      assert.strictEqual(winners.length, 1)
+      strictEqual(winners.length, 1)
       const winner = Option.getOrThrow(winners[0]!.record.owner)
       const seen = new Set(results.map((result) => Option.getOrUndefined(result.record.owner)))
-      assert.deepStrictEqual([...seen], [winner])
+      deepStrictEqual([...seen], [winner])
     })
 })
 
