@@ -86,7 +86,9 @@ const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
 export const ChatCompletionRequest = Schema.Struct(
   {
     model: Schema.String.pipe(Schema.minLength(1)),
-    messages: Schema.NonEmptyArray(ChatMessage),
+    messages: Schema.Array(ChatMessage).pipe(
+      Schema.minItems(1, { message: () => "messages must hold at least one message" })
+    ),
     temperature: Schema.optional(Schema.Number.pipe(Schema.between(0, 2))),
     top_p: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
     n: Schema.optional(Schema.Int.pipe(Schema.positive())),

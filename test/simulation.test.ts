@@ -182,7 +182,7 @@ describe("simulation/Workload", () => {
       assert.match(notJson.message, /^--requests r\.jsonl line 3: not valid JSON \(/)
       assert.strictEqual(
         notRequest.message,
-        "--requests r.jsonl line 2: not a chat completion request (messages[0]: is missing)"
+        "--requests r.jsonl line 2: not a chat completion request (messages: messages must hold at least one message)"
       )
       assert.strictEqual(
         streamed.message,
