@@ -6,7 +6,7 @@
  *
  * It prints two tables:
  *
- * 1. the shape of one fresh call and one replay next to the hand-written versions: the SQL statements they
+ * 1. the shape of a fresh call and a replay next to the hand-written versions: the SQL statements they
  *    execute (counted by wrapping better-sqlite3's statement methods in this process only), the spans they open
  *    (through a counting tracer), the fibers they fork and the effect instructions the runtime evaluates
  *    (through a counting supervisor);
@@ -84,26 +84,40 @@ const countingTracer = (inner: Tracer.Tracer, names: Array<string>): Tracer.Trac
     context: (f, fiber) => inner.context(f, fiber)
   })
 
-/** Runs `effect` once and describes what it did. */
-const shapeOf = (label: string, effect: Effect.Effect<unknown, unknown, IdempotencyStore.IdempotencyStore>) =>
+/** How many calls `shapeOf` counts: whether a fiber forks can depend on where a scheduler turn ends. */
+const shapeCalls = 5
+
+/** Runs `effectAt(index)` a few times and describes the last call, with the fork count of each. */
+const shapeOf = (
+  label: string,
+  effectAt: (index: number) => Effect.Effect<unknown, unknown, IdempotencyStore.IdempotencyStore>
+) =>
   Effect.gen(function* () {
     const inner = yield* Effect.tracer
-    const spans: Array<string> = []
-    const supervisor = new Counting()
-    executed.length = 0
-    recording = true
+    const forks: Array<number> = []
+    let spans: Array<string> = []
+    let instructions = 0
 
-    yield* effect.pipe(
-      Effect.withTracer(countingTracer(inner, spans)),
-      Effect.supervised(supervisor),
-      Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision)),
-      Effect.ensuring(Effect.sync(() => (recording = false)))
-    )
+    for (let index = 0; index < shapeCalls; index++) {
+      spans = []
+      const supervisor = new Counting()
+      executed.length = 0
+      recording = true
+
+      yield* effectAt(index).pipe(
+        Effect.withTracer(countingTracer(inner, spans)),
+        Effect.supervised(supervisor),
+        Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision)),
+        Effect.ensuring(Effect.sync(() => (recording = false)))
+      )
+      forks.push(supervisor.fibers)
+      instructions = supervisor.instructions
+    }
 
     const statements = executed.slice()
     return [
       `${label}: ${statements.length} statement(s), ${spans.length} span(s) [${spans.join(", ")}], ` +
-        `${supervisor.fibers} forked fiber(s), ${supervisor.instructions} effect instructions`,
+        `forked fibers per call ${forks.join("/")} (${shapeCalls} calls), ${instructions} effect instructions`,
       ...statements.map((text) => `  - ${text.length > 110 ? `${text.slice(0, 110)}...` : text}`)
     ]
   })
@@ -324,10 +338,16 @@ const main = Effect.gen(function* () {
       op._tag === "Effect" ? op.run(key) : Effect.sync(() => op.run(key))
 
     const shapes = [
-      ...(yield* shapeOf("(a) execute, fresh key", effectOf(variant("a"), "profile:shape:1"))),
-      ...(yield* shapeOf("(b) hand-written, fresh key", effectOf(variant("b"), "profile:shape:2"))),
-      ...(yield* shapeOf("(d) execute, replay", effectOf(variant("d"), "bench:seed:0"))),
-      ...(yield* shapeOf("(e) one SELECT", effectOf(variant("e"), "bench:seed:0")))
+      ...(yield* shapeOf("(a) execute, fresh key", (i) => effectOf(variant("a"), `profile:shape:a:${i}`))),
+      ...(yield* shapeOf("(b) hand-written, fresh key", (i) => effectOf(variant("b"), `profile:shape:b:${i}`))),
+      ...(yield* shapeOf("(d) execute, replay", () => effectOf(variant("d"), "bench:seed:0"))),
+      ...(yield* shapeOf("(e) one SELECT", () => effectOf(variant("e"), "bench:seed:0"))),
+      ...(yield* shapeOf("(g) execute, fresh key, asynchronous action", (i) =>
+        effectOf(variant("g"), `profile:shape:g:${i}`)
+      )),
+      ...(yield* shapeOf("(h) hand-written, asynchronous action", (i) =>
+        effectOf(variant("h"), `profile:shape:h:${i}`)
+      ))
     ]
 
     const parent = yield* Effect.makeSpan("Bench.parent")

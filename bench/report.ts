@@ -30,6 +30,7 @@ interface Ratio {
 const ratios: ReadonlyArray<Ratio> = [
   { over: "a", under: "b", what: "fresh: execute / hand-written @effect/sql", target: 1.5 },
   { over: "d", under: "e", what: "replay: execute / one @effect/sql PK SELECT", target: 2 },
+  { over: "g", under: "h", what: "fresh, asynchronous action: execute / hand-written", target: 1.5 },
   { over: "a", under: "c", what: "fresh: execute / raw better-sqlite3", target: undefined },
   { over: "d", under: "f", what: "replay: execute / raw better-sqlite3 SELECT", target: undefined },
   { over: "b", under: "c", what: "fresh: @effect/sql / raw (cost of the SQL layer)", target: undefined },

@@ -7,7 +7,7 @@
  * microseconds. Nothing here asserts a time; the run checks only that each variant did what it claims.
  *
  * Options (after `npm run bench --`): `--rounds N` (default 40), `--batch N` ops per variant per round
- * (default 200), `--warmup N` rounds (default 4), `--budget S` seconds for the measured rounds (default 40),
+ * (default 200), `--warmup N` rounds (default 4), `--budget S` seconds for the measured rounds (default 35),
  * `--only a,d` to time a subset (for profiling).
  */
 import { NodeRuntime } from "@effect/platform-node"
@@ -48,7 +48,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     rounds: count("rounds", 40),
     batch: count("batch", 200),
     warmup: count("warmup", 4),
-    budgetSeconds: count("budget", 40),
+    budgetSeconds: count("budget", 35),
     only: only === undefined ? undefined : (only.split(",") as ReadonlyArray<Variants.VariantId>)
   }
 }
@@ -161,9 +161,11 @@ const measure = (options: Options, dir: string) =>
     const stored = {
       a: yield* countSucceeded(sql, Variants.libraryTable, "bench:a:"),
       b: yield* countSucceeded(sql, Variants.handTable, "bench:b:"),
-      c: db.prepare(`SELECT COUNT(*) AS n FROM ${Variants.libraryTable} WHERE idem_key LIKE 'bench:c:%'`).pluck().get()
+      c: db.prepare(`SELECT COUNT(*) AS n FROM ${Variants.libraryTable} WHERE idem_key LIKE 'bench:c:%'`).pluck().get(),
+      g: yield* countSucceeded(sql, Variants.libraryTable, "bench:g:"),
+      h: yield* countSucceeded(sql, Variants.handTable, "bench:h:")
     }
-    for (const id of ["a", "b", "c"] as const) {
+    for (const id of ["a", "b", "c", "g", "h"] as const) {
       if (Number(stored[id]) !== freshRuns(id)) {
         return yield* Effect.dieMessage(`variant ${id} stored ${stored[id]} records for ${freshRuns(id)} fresh ops`)
       }

@@ -33,14 +33,22 @@ export const Answer = Schema.Struct({ id: Schema.String, content: Schema.String,
 
 export const answer: typeof Answer.Type = { id: "chatcmpl-bench", content: "Hello there, how are you?", tokens: 7 }
 
+/** The action of (a), (b), (d): done at once, so the figures show the idempotency machinery alone. */
 const action = Effect.succeed(answer)
+
+/**
+ * The action of (g) and (h): the same answer, delivered on a later microtask as any I/O would be. The engine
+ * takes a shortcut for work that is done within one scheduler turn; a real model call never is, so these
+ * two show the path production calls take.
+ */
+const asyncAction = Effect.promise(() => Promise.resolve(answer))
 
 const ttlMillis = 24 * 60 * 60 * 1000
 const leaseMillis = 5 * 60 * 1000
 
 const sha256 = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex")
 
-export type VariantId = "a" | "b" | "c" | "d" | "e" | "f"
+export type VariantId = "a" | "b" | "c" | "d" | "e" | "f" | "g" | "h"
 
 export type Op =
   | { readonly _tag: "Effect"; readonly run: (key: string) => Effect.Effect<unknown, unknown, IdempotencyStore> }
@@ -54,11 +62,12 @@ export interface Variant {
   readonly op: Op
 }
 
-/** (a) and (d): the library call. */
-export const execute = (key: string) => Idempotency.execute(action, { key, request, success: Answer })
+/** (a), (d) and (g): the library call. */
+export const execute = (key: string, work: Effect.Effect<typeof Answer.Type> = action) =>
+  Idempotency.execute(work, { key, request, success: Answer })
 
 /** (b): what an Effect user would write with `@effect/sql` instead of the library. */
-const handWritten = (sql: SqlClient.SqlClient) => (key: string) =>
+const handWritten = (sql: SqlClient.SqlClient, work: Effect.Effect<typeof Answer.Type>) => (key: string) =>
   Effect.gen(function* () {
     const requestHash = sha256(JSON.stringify(request))
     const now = yield* Clock.currentTimeMillis
@@ -74,7 +83,7 @@ const handWritten = (sql: SqlClient.SqlClient) => (key: string) =>
       return JSON.parse(rows[0]?.response_json ?? "null") as unknown
     }
 
-    const value = yield* action
+    const value = yield* work
 
     const done = yield* Clock.currentTimeMillis
     yield* sql`
@@ -118,13 +127,13 @@ export const variants = (sql: SqlClient.SqlClient, raw: ReturnType<typeof rawSta
     id: "a",
     label: "Idempotency.execute, fresh key",
     keys: "fresh",
-    op: { _tag: "Effect", run: execute }
+    op: { _tag: "Effect", run: (key) => execute(key) }
   },
   {
     id: "b",
     label: "hand-written @effect/sql claim + complete",
     keys: "fresh",
-    op: { _tag: "Effect", run: handWritten(sql) }
+    op: { _tag: "Effect", run: handWritten(sql, action) }
   },
   {
     id: "c",
@@ -136,7 +145,7 @@ export const variants = (sql: SqlClient.SqlClient, raw: ReturnType<typeof rawSta
     id: "d",
     label: "Idempotency.execute, replay",
     keys: "replay",
-    op: { _tag: "Effect", run: execute }
+    op: { _tag: "Effect", run: (key) => execute(key) }
   },
   {
     id: "e",
@@ -149,6 +158,18 @@ export const variants = (sql: SqlClient.SqlClient, raw: ReturnType<typeof rawSta
     label: "raw better-sqlite3 primary-key SELECT",
     keys: "replay",
     op: { _tag: "Sync", run: raw.selectRow }
+  },
+  {
+    id: "g",
+    label: "Idempotency.execute, fresh key, asynchronous action",
+    keys: "fresh",
+    op: { _tag: "Effect", run: (key) => execute(key, asyncAction) }
+  },
+  {
+    id: "h",
+    label: "hand-written @effect/sql, asynchronous action",
+    keys: "fresh",
+    op: { _tag: "Effect", run: handWritten(sql, asyncAction) }
   }
 ]
 
