@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Effect } from "effect"
 import * as fc from "fast-check"
 import * as Fingerprint from "../src/Fingerprint.js"
@@ -26,9 +27,9 @@ describe("Fingerprint", () => {
   it("key-order: a reordered object is the same request", () => {
     const first = JSON.parse(`{"name":"A","addr":{"street":"S","no":1}}`)
     const retry = JSON.parse(`{"addr":{"no":1,"street":"S"},"name":"A"}`)
-    assert.strictEqual(Fingerprint.canonicalize(first), `{"addr":{"no":1,"street":"S"},"name":"A"}`)
-    assert.strictEqual(Fingerprint.hash(first), "e709b8e568b4af05473a993fdaaf844051b07e9c1d8574e75a6e460a1f1bb6cf")
-    assert.strictEqual(Fingerprint.hash(retry), "e709b8e568b4af05473a993fdaaf844051b07e9c1d8574e75a6e460a1f1bb6cf")
+    strictEqual(Fingerprint.canonicalize(first), `{"addr":{"no":1,"street":"S"},"name":"A"}`)
+    strictEqual(Fingerprint.hash(first), "e709b8e568b4af05473a993fdaaf844051b07e9c1d8574e75a6e460a1f1bb6cf")
+    strictEqual(Fingerprint.hash(retry), "e709b8e568b4af05473a993fdaaf844051b07e9c1d8574e75a6e460a1f1bb6cf")
   })
 
   it("key-order: a changed type, a reordered array or another value is another request", () => {
@@ -47,39 +48,39 @@ describe("Fingerprint", () => {
       big: 12345678901234567890n,
       "odd key": true
     }
-    assert.strictEqual(
+    strictEqual(
       Fingerprint.canonicalize(value),
       `{"a":{"when":"2026-01-02T03:04:05.000Z"},"big":12345678901234567890n,"odd key":true,"z":[1,null,"two"]}`
     )
   })
 
   it("sorts keys by code point, not by UTF-16 unit", () => {
-    assert.strictEqual(Fingerprint.canonicalize({ "\u{1F600}": 1, "\uFF01": 2 }), `{"！":2,"😀":1}`)
+    strictEqual(Fingerprint.canonicalize({ "\u{1F600}": 1, "\uFF01": 2 }), `{"！":2,"😀":1}`)
   })
 
   it("accepts a shared (non-cyclic) reference twice", () => {
     const shared = { x: 1 }
-    assert.strictEqual(Fingerprint.canonicalize({ a: shared, b: shared }), `{"a":{"x":1},"b":{"x":1}}`)
+    strictEqual(Fingerprint.canonicalize({ a: shared, b: shared }), `{"a":{"x":1},"b":{"x":1}}`)
   })
 
   it("rejects what is not data, naming where it is", () => {
     const cyclic: Record<string, unknown> = { model: "m" }
     cyclic["self"] = cyclic
-    assert.deepStrictEqual(failureOf({ messages: [{ role: "user", content: () => "hi" }] }), {
+    deepStrictEqual(failureOf({ messages: [{ role: "user", content: () => "hi" }] }), {
       path: "$.messages[0].content",
       reason: "a function is not data"
     })
-    assert.deepStrictEqual(failureOf({ tag: Symbol("x") }), { path: "$.tag", reason: "a symbol is not data" })
-    assert.deepStrictEqual(failureOf(cyclic), { path: "$.self", reason: "the value refers back to itself (a cycle)" })
-    assert.deepStrictEqual(failureOf({ temperature: NaN }), {
+    deepStrictEqual(failureOf({ tag: Symbol("x") }), { path: "$.tag", reason: "a symbol is not data" })
+    deepStrictEqual(failureOf(cyclic), { path: "$.self", reason: "the value refers back to itself (a cycle)" })
+    deepStrictEqual(failureOf({ temperature: NaN }), {
       path: "$.temperature",
       reason: "the number NaN has no JSON form"
     })
-    assert.deepStrictEqual(failureOf({ "max tokens": [Infinity] }), {
+    deepStrictEqual(failureOf({ "max tokens": [Infinity] }), {
       path: `$["max tokens"][0]`,
       reason: "the number Infinity has no JSON form"
     })
-    assert.deepStrictEqual(failureOf({ headers: new Map() }), {
+    deepStrictEqual(failureOf({ headers: new Map() }), {
       path: "$.headers",
       reason: "a Map has no JSON form; convert it to a plain object"
     })
@@ -90,7 +91,7 @@ describe("Fingerprint", () => {
       path: "$.messages[0].content",
       reason: "a function is not data"
     })
-    assert.strictEqual(
+    strictEqual(
       error.message,
       "The request cannot be fingerprinted: at $.messages[0].content, a function is not data. " +
         "Pass plain JSON data, or give a fingerprint option that picks the identifying part."
@@ -99,20 +100,20 @@ describe("Fingerprint", () => {
 
   it.effect("hashEffect fails in the error channel", () =>
     Effect.gen(function* () {
-      assert.strictEqual(
+      strictEqual(
         yield* Fingerprint.hashEffect(JSON.parse(`{"name":"A","addr":{"street":"S","no":1}}`)),
         "e709b8e568b4af05473a993fdaaf844051b07e9c1d8574e75a6e460a1f1bb6cf"
       )
 
       const error = yield* Effect.flip(Fingerprint.hashEffect({ f: () => 1 }))
-      assert.deepStrictEqual([error._tag, error.path], ["UnserializableRequest", "$.f"])
+      deepStrictEqual([error._tag, error.path], ["UnserializableRequest", "$.f"])
     })
   )
 
   it("property: the hash does not depend on key order", () => {
     fc.assert(
       fc.property(fc.jsonValue(), fc.integer(), (value, seed) => {
-        assert.strictEqual(Fingerprint.hash(permuteKeys(value, seed)), Fingerprint.hash(value))
+        strictEqual(Fingerprint.hash(permuteKeys(value, seed)), Fingerprint.hash(value))
       }),
       { numRuns: 300 }
     )
@@ -121,7 +122,7 @@ describe("Fingerprint", () => {
   it("property: canonical JSON of JSON data parses back to equal data", () => {
     fc.assert(
       fc.property(fc.jsonValue({ noUnicodeString: false }), (value) => {
-        assert.deepStrictEqual(JSON.parse(Fingerprint.canonicalize(value)), JSON.parse(JSON.stringify(value)))
+        deepStrictEqual(JSON.parse(Fingerprint.canonicalize(value)), JSON.parse(JSON.stringify(value)))
       }),
       { numRuns: 300 }
     )

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
+import { deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import * as IdempotencyStore from "../src/IdempotencyStore.js"
 import { conformance } from "../src/testing/index.js"
 import { describePg } from "./setup/pgTarget.js"
@@ -72,19 +73,14 @@ describe("IdempotencyStore.layerSql across processes", () => {
     const claimers = ["p0", "p1", "p2", "p3"].map((owner) => forkClaimer(join(dir, "store.db"), "race", owner))
     try {
       const ready = await Promise.all(claimers.map((claimer) => claimer.next()))
-      assert.deepStrictEqual(ready, [{ ready: true }, { ready: true }, { ready: true }, { ready: true }])
+      deepStrictEqual(ready, [{ ready: true }, { ready: true }, { ready: true }, { ready: true }])
 
       for (let round = 0; round < 20; round++) {
         for (const claimer of claimers) claimer.child.send({ round })
         const outcomes = (await Promise.all(claimers.map((claimer) => claimer.next()))) as ReadonlyArray<Outcome>
 
-        assert.deepStrictEqual(outcomes.map((outcome) => outcome.tag).sort(), [
-          "Claimed",
-          "Existing",
-          "Existing",
-          "Existing"
-        ])
-        assert.strictEqual(new Set(outcomes.map((outcome) => outcome.winner)).size, 1)
+        deepStrictEqual(outcomes.map((outcome) => outcome.tag).sort(), ["Claimed", "Existing", "Existing", "Existing"])
+        strictEqual(new Set(outcomes.map((outcome) => outcome.winner)).size, 1)
       }
     } finally {
       for (const claimer of claimers) claimer.child.kill("SIGKILL")
@@ -110,8 +106,8 @@ describe("IdempotencyStore.layerSql", () => {
         }
       }
     )
-    assert.deepStrictEqual(rejected, Array(6).fill("InvalidTableName"))
-    assert.strictEqual(
+    deepStrictEqual(rejected, Array(6).fill("InvalidTableName"))
+    strictEqual(
       new IdempotencyStore.InvalidTableName({ table: "ai-idempotency" }).message,
       `"ai-idempotency" is not a valid idempotency table name: use 1 to 48 lowercase letters, digits and ` +
         `underscores, starting with a letter or underscore (e.g. "ai_idempotency").`
@@ -123,10 +119,10 @@ describe("IdempotencyStore.layerSql", () => {
       const sql = yield* SqlClient.SqlClient
       const first = yield* Effect.provide(claimOnce("k"), IdempotencyStore.layerSql({ table: "my_keys" }))
       const second = yield* Effect.provide(claimOnce("k"), IdempotencyStore.layerSql({ table: "my_keys" }))
-      assert.deepStrictEqual([first._tag, second._tag], ["Claimed", "Existing"])
+      deepStrictEqual([first._tag, second._tag], ["Claimed", "Existing"])
 
       const columns = yield* sql<{ readonly name: string; readonly type: string }>`PRAGMA table_info(my_keys)`
-      assert.deepStrictEqual(
+      deepStrictEqual(
         columns.map((column) => `${column.name} ${column.type}`),
         [
           "idem_key TEXT",
@@ -152,14 +148,11 @@ describe("IdempotencyStore.layerSql", () => {
       yield* sql`DROP TABLE ai_idempotency`
 
       const error = yield* Effect.flip(claimOnce("k"))
-      assert.deepStrictEqual([error._tag, error.operation, error.key], ["IdempotencyStoreError", "claim", "k"])
+      deepStrictEqual([error._tag, error.operation, error.key], ["IdempotencyStoreError", "claim", "k"])
       assert.include(error.message, "no such table: ai_idempotency")
 
       const purge = yield* Effect.flip(store.purgeExpired(0))
-      assert.deepStrictEqual(
-        [purge._tag, purge.operation, purge.key],
-        ["IdempotencyStoreError", "purgeExpired", undefined]
-      )
+      deepStrictEqual([purge._tag, purge.operation, purge.key], ["IdempotencyStoreError", "purgeExpired", undefined])
     }).pipe(Effect.provide(IdempotencyStore.layerSql().pipe(Layer.provideMerge(sqliteClient))))
   )
 })
@@ -175,7 +168,7 @@ describePg("IdempotencyStore.layerSql schema (PostgreSQL)", (url) => {
       const columns = yield* sql<{ readonly column_name: string; readonly data_type: string }>`
         SELECT column_name, data_type FROM information_schema.columns
         WHERE table_name = ${table} AND column_name LIKE '%_at' ORDER BY column_name`
-      assert.deepStrictEqual(
+      deepStrictEqual(
         columns.map((column) => `${column.column_name} ${column.data_type}`),
         ["created_at bigint", "expires_at bigint", "lease_expires_at bigint", "updated_at bigint"]
       )
@@ -190,7 +183,7 @@ describePg("IdempotencyStore.layerSql schema (PostgreSQL)", (url) => {
         expiresAt: late + 1
       })
       const record = yield* store.get("k", late)
-      assert.deepStrictEqual(
+      deepStrictEqual(
         Option.map(record, (r) => [r.createdAt, r.expiresAt, r.attempts]),
         Option.some([late, late + 1, 1])
       )
