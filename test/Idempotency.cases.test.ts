@@ -2,8 +2,8 @@
  * The fault cases of /work/shared/cases that concern the engine, each with its literal expected values, over
  * the memory store and the SQL store on a SQLite file.
  */
-import { assert, describe, it } from "@effect/vitest"
-import { deepStrictEqual } from "@effect/vitest/utils"
+import { describe, it } from "@effect/vitest"
+import { deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Fiber, Option, Ref, Schema, TestClock } from "effect"
 import * as CallError from "../src/CallError.js"
 import * as Fingerprint from "../src/Fingerprint.js"
@@ -167,7 +167,7 @@ describe.each(stores)("fault cases over %s", (_, layer) => {
         answers,
         Array.from({ length: 50 }, () => ({ text: "run 1" }))
       )
-      assert.strictEqual(yield* Ref.get(runs), 1)
+      strictEqual(yield* Ref.get(runs), 1)
     }).pipe(Effect.provide(layer))
   )
 
@@ -196,7 +196,7 @@ describe.each(stores)("fault cases over %s", (_, layer) => {
         refusals,
         Array.from({ length: 49 }, () => ({ _tag: "RequestInProgress", key, leaseExpiresAt: 300_000 }))
       )
-      assert.strictEqual(yield* Ref.get(runs), 1)
+      strictEqual(yield* Ref.get(runs), 1)
     }).pipe(Effect.provide(layer))
   )
 
@@ -231,7 +231,7 @@ describe.each(stores)("fault cases over %s", (_, layer) => {
         arrays.map((outcome) => (Either.isRight(outcome) ? outcome.right.text : outcome.left._tag)),
         ["run 2", "PayloadMismatch"]
       )
-      assert.strictEqual(yield* Ref.get(runs), 2)
+      strictEqual(yield* Ref.get(runs), 2)
     }).pipe(Effect.provide(layer))
   )
 })

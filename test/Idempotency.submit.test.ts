@@ -1,8 +1,8 @@
 /**
  * Accepted vs completed: `submit` starts the work and returns, `poll` reads the record, `await` waits for it.
  */
-import { assert, describe, it } from "@effect/vitest"
-import { deepStrictEqual } from "@effect/vitest/utils"
+import { describe, it } from "@effect/vitest"
+import { assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Ref, Schema, TestClock } from "effect"
 import * as CallError from "../src/CallError.js"
 import * as Fingerprint from "../src/Fingerprint.js"
@@ -44,7 +44,7 @@ describe.each(stores)("Idempotency.submit / poll / await over %s", (_, layer) =>
 
       const waiting = yield* Effect.fork(Idempotency.await(key, { success: Report }))
       yield* TestClock.adjust("1 second")
-      assert.isTrue(Option.isNone(yield* Fiber.poll(waiting)))
+      assertTrue(Option.isNone(yield* Fiber.poll(waiting)))
       yield* Deferred.succeed(finish, undefined)
       yield* TestClock.adjust("1 second")
 
@@ -57,7 +57,7 @@ describe.each(stores)("Idempotency.submit / poll / await over %s", (_, layer) =>
       deepStrictEqual(awaited, { month: "2024-06", total: 1_234n })
       deepStrictEqual(polledLate, Option.some({ _tag: "Succeeded", value: { month: "2024-06", total: 1_234n } }))
       deepStrictEqual(resubmitted, { _tag: "Succeeded", value: { month: "2024-06", total: 1_234n } })
-      assert.strictEqual(yield* Ref.get(runs), 1)
+      strictEqual(yield* Ref.get(runs), 1)
     }).pipe(Effect.provide(layer))
   )
 
@@ -104,7 +104,7 @@ describe.each(stores)("Idempotency.submit / poll / await over %s", (_, layer) =>
           requestHash: Fingerprint.hash({ month: "2024-07" })
         })
       )
-      assert.strictEqual(yield* Ref.get(runs), 1)
+      strictEqual(yield* Ref.get(runs), 1)
     }).pipe(Effect.provide(layer))
   )
 
@@ -127,7 +127,7 @@ describe.each(stores)("Idempotency.submit / poll / await over %s", (_, layer) =>
 
       deepStrictEqual(accepted, { _tag: "Processing", leaseExpiresAt: 300_000 })
       deepStrictEqual(yield* Idempotency.poll(key, { success: Report }), Option.none())
-      assert.strictEqual(yield* Ref.get(runs), 1)
+      strictEqual(yield* Ref.get(runs), 1)
     }).pipe(Effect.provide(layer))
   )
 
@@ -157,7 +157,7 @@ describe.each(stores)("Idempotency.submit / poll / await over %s", (_, layer) =>
 
       const waiting = yield* Effect.fork(Idempotency.await(key, { success: Report, waitTimeout: "5 seconds" }))
       yield* TestClock.adjust("4999 millis")
-      assert.isTrue(Option.isNone(yield* Fiber.poll(waiting)))
+      assertTrue(Option.isNone(yield* Fiber.poll(waiting)))
       yield* TestClock.adjust("1 millis")
       const timedOut = yield* Fiber.await(waiting)
       const abandoned = yield* Effect.exit(Idempotency.await("report:abandoned", { success: Report }))

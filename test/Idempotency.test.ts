@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { deepStrictEqual } from "@effect/vitest/utils"
+import { assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import {
   Cause,
   Clock,
@@ -131,7 +131,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
           })
         )
       )
-      assert.strictEqual(yield* Ref.get(runs), 1)
+      strictEqual(yield* Ref.get(runs), 1)
     }).pipe(Effect.provide(layer))
   )
 
@@ -175,7 +175,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       )
 
       yield* TestClock.adjust("3 seconds")
-      assert.isTrue(Option.isNone(yield* Fiber.poll(waiter)))
+      assertTrue(Option.isNone(yield* Fiber.poll(waiter)))
       yield* Deferred.succeed(finish, undefined)
       yield* TestClock.adjust("1 second")
 
@@ -201,7 +201,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       )
 
       yield* TestClock.adjust("1999 millis")
-      assert.isTrue(Option.isNone(yield* Fiber.poll(waiter)))
+      assertTrue(Option.isNone(yield* Fiber.poll(waiter)))
       yield* TestClock.adjust("1 millis")
 
       const exit = yield* Fiber.await(waiter)
@@ -209,7 +209,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
         failureFields(exit),
         Option.some(fields(new Idempotency.RequestInProgress({ key, leaseExpiresAt: 300_000 })))
       )
-      assert.strictEqual(yield* Ref.get(runs), 0)
+      strictEqual(yield* Ref.get(runs), 0)
     }).pipe(Effect.provide(layer))
   )
 
@@ -230,11 +230,11 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
         Idempotency.execute(answer(runs), { key, request, success: Answer, onInProgress: "wait" })
       )
       yield* TestClock.adjust("29 seconds")
-      assert.strictEqual(yield* Ref.get(runs), 0)
+      strictEqual(yield* Ref.get(runs), 0)
       yield* TestClock.adjust("2 seconds")
 
       deepStrictEqual([yield* Fiber.join(waiter), yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
-      assert.strictEqual(Option.getOrThrow(yield* recordOf(key)).attempts, 2)
+      strictEqual(Option.getOrThrow(yield* recordOf(key)).attempts, 2)
     }).pipe(Effect.provide(layer))
   )
 
@@ -254,8 +254,8 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
         [{ text: "answer #1" }, { text: "answer #1" }, { text: "answer #2" }]
       )
       yield* TestClock.adjust("1 hour")
-      assert.strictEqual(yield* IdempotencyStore.purgeExpired, 1)
-      assert.isTrue(Option.isNone(yield* recordOf(key)))
+      strictEqual(yield* IdempotencyStore.purgeExpired, 1)
+      assertTrue(Option.isNone(yield* recordOf(key)))
     }).pipe(Effect.provide(layer))
   )
 
@@ -315,7 +315,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
 
       deepStrictEqual([second, yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
       yield* Fiber.interrupt(first.owner)
-      assert.strictEqual(Option.getOrThrow(yield* recordOf(key)).status, "succeeded")
+      strictEqual(Option.getOrThrow(yield* recordOf(key)).status, "succeeded")
     }).pipe(Effect.provide(layer))
   )
 
@@ -335,7 +335,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       deepStrictEqual(fields(first), fields(rejected))
       deepStrictEqual([fields(replayed), yield* Ref.get(runs)], [fields(rejected), 1])
       assert.instanceOf(replayed, CallError.BadRequest)
-      assert.strictEqual(Option.getOrThrow(yield* recordOf(key)).status, "failed")
+      strictEqual(Option.getOrThrow(yield* recordOf(key)).status, "failed")
     }).pipe(Effect.provide(layer))
   )
 
@@ -361,8 +361,8 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
               { key, request, success: Answer }
             )
           )
-          assert.isTrue(Exit.isFailure(exit))
-          assert.isTrue(Option.isNone(yield* recordOf(key)))
+          assertTrue(Exit.isFailure(exit))
+          assertTrue(Option.isNone(yield* recordOf(key)))
         }
 
         const value = yield* Idempotency.execute(answer(runs), { key, request, success: Answer })
@@ -377,7 +377,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
 
       yield* Fiber.interrupt(owner)
 
-      assert.isTrue(Option.isNone(yield* recordOf(key)))
+      assertTrue(Option.isNone(yield* recordOf(key)))
       deepStrictEqual(yield* Idempotency.execute(answer(runs), { key, request, success: Answer }), {
         text: "answer #1"
       })
@@ -410,8 +410,8 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
           options
         )
       )
-      assert.strictEqual(first._tag, "Ambiguous")
-      assert.strictEqual(Option.getOrThrow(yield* recordOf(key)).status, "processing")
+      strictEqual(first._tag, "Ambiguous")
+      strictEqual(Option.getOrThrow(yield* recordOf(key)).status, "processing")
 
       yield* TestClock.adjust("10 seconds")
       const early = yield* Effect.flip(Idempotency.execute(answer(runs), options))
@@ -494,9 +494,9 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       const first = yield* run
       const replayed = yield* run
 
-      assert.strictEqual(first, invoice)
+      strictEqual(first, invoice)
       assert.notStrictEqual(replayed, invoice)
-      assert.isTrue(replayed instanceof Invoice && replayed.address instanceof Address)
+      assertTrue(replayed instanceof Invoice && replayed.address instanceof Address)
       deepStrictEqual([replayed, yield* Ref.get(runs)], [invoice, 1])
     }).pipe(Effect.provide(layer))
   )
@@ -527,7 +527,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
 
       deepStrictEqual(tagAndKey(changed), ["StoredValueInvalid", key])
       deepStrictEqual(tagAndKey(noFailureSchema), ["StoredValueInvalid", "k:failed"])
-      assert.strictEqual(yield* Ref.get(runs), 1)
+      strictEqual(yield* Ref.get(runs), 1)
     }).pipe(Effect.provide(layer))
   )
 
@@ -538,7 +538,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
       )
 
       deepStrictEqual(tagAndKey(error), ["ResponseInvalid", key])
-      assert.isTrue(Option.isNone(yield* recordOf(key)))
+      assertTrue(Option.isNone(yield* recordOf(key)))
     }).pipe(Effect.provide(layer))
   )
 

@@ -6,8 +6,8 @@
  * Once it is dead its last lease end is fixed in the file, and this process sets its `TestClock` to either
  * side of that instant, so no real waiting decides the outcome.
  */
-import { assert, describe, it } from "@effect/vitest"
-import { deepStrictEqual } from "@effect/vitest/utils"
+import { describe, it } from "@effect/vitest"
+import { deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Cause, Effect, Exit, Layer, Option, Ref, Schema, TestClock } from "effect"
 import { fork, type ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -79,7 +79,7 @@ const afterStart = (child: ChildProcess) =>
     yield* TestClock.setTime(alive.createdAt)
     const whileAlive = yield* call
 
-    assert.strictEqual(yield* killHard(child), "SIGKILL")
+    strictEqual(yield* killHard(child), "SIGKILL")
     const left = Option.getOrThrow(yield* store.get(key, 0))
     yield* TestClock.setTime(left.leaseExpiresAt - 1)
     const beforeLeaseEnd = yield* call
