@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { assertFalse, assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Cause, Duration, Effect, Option, Schema, TestClock } from "effect"
 import * as CallError from "../src/CallError.js"
 
@@ -29,7 +30,7 @@ describe("CallError.fromResponse", () => {
       const error = CallError.fromResponse({ status })
       return [status, error._tag, CallError.isRetryable(error)] as const
     })
-    assert.deepStrictEqual(actual, table)
+    deepStrictEqual(actual, table)
   })
 
   it("keeps the OpenAI error message, code and request id", () => {
@@ -38,12 +39,12 @@ describe("CallError.fromResponse", () => {
       headers: { "Retry-After": "10", "X-Request-Id": "req_abc" },
       body: '{"error":{"message":"Rate limit reached for gpt-4o","type":"requests","code":"rate_limit_exceeded"}}'
     })
-    assert.strictEqual(error._tag, "RateLimited")
-    assert.deepStrictEqual(error.providerMessage, Option.some("Rate limit reached for gpt-4o"))
-    assert.deepStrictEqual(error.code, Option.some("rate_limit_exceeded"))
-    assert.deepStrictEqual(error.requestId, Option.some("req_abc"))
-    assert.deepStrictEqual(error.status, Option.some(429))
-    assert.deepStrictEqual(millis(error), Option.some(10_000))
+    strictEqual(error._tag, "RateLimited")
+    deepStrictEqual(error.providerMessage, Option.some("Rate limit reached for gpt-4o"))
+    deepStrictEqual(error.code, Option.some("rate_limit_exceeded"))
+    deepStrictEqual(error.requestId, Option.some("req_abc"))
+    deepStrictEqual(error.status, Option.some(429))
+    deepStrictEqual(millis(error), Option.some(10_000))
     assert.include(error.message, "Rate limit reached for gpt-4o")
     assert.include(error.message, "req_abc")
   })
@@ -54,22 +55,22 @@ describe("CallError.fromResponse", () => {
       headers: new Headers({ "request-id": "req_01X" }),
       body: { type: "error", error: { type: "overloaded_error", message: "Overloaded" } }
     })
-    assert.strictEqual(error._tag, "Overloaded")
-    assert.deepStrictEqual(error.providerMessage, Option.some("Overloaded"))
-    assert.deepStrictEqual(error.code, Option.some("overloaded_error"))
-    assert.deepStrictEqual(error.requestId, Option.some("req_01X"))
+    strictEqual(error._tag, "Overloaded")
+    deepStrictEqual(error.providerMessage, Option.some("Overloaded"))
+    deepStrictEqual(error.code, Option.some("overloaded_error"))
+    deepStrictEqual(error.requestId, Option.some("req_01X"))
   })
 
   it("reads a plain-text body as the message and tolerates a body that is not JSON", () => {
-    assert.deepStrictEqual(
+    deepStrictEqual(
       CallError.fromResponse({ status: 502, body: "Bad Gateway" }).providerMessage,
       Option.some("Bad Gateway")
     )
-    assert.deepStrictEqual(
+    deepStrictEqual(
       CallError.fromResponse({ status: 502, body: "{not json" }).providerMessage,
       Option.some("{not json")
     )
-    assert.deepStrictEqual(CallError.fromResponse({ status: 502, body: "" }).providerMessage, Option.none())
+    deepStrictEqual(CallError.fromResponse({ status: 502, body: "" }).providerMessage, Option.none())
   })
 
   it("lets x-should-retry override the status, in any case", () => {
@@ -83,15 +84,15 @@ describe("CallError.fromResponse", () => {
       const error = CallError.fromResponse({ status, headers: { "X-Should-Retry": value } })
       return [status, value, CallError.isRetryable(error), CallError.isFatal(error)] as const
     })
-    assert.deepStrictEqual(actual, table)
+    deepStrictEqual(actual, table)
   })
 
   it("does not retry a 429 for an exhausted quota, unless the provider says to", () => {
     const quota = {
       error: { message: "You exceeded your current quota", type: "insufficient_quota", code: "insufficient_quota" }
     }
-    assert.isFalse(CallError.isRetryable(CallError.fromResponse({ status: 429, body: quota })))
-    assert.isTrue(
+    assertFalse(CallError.isRetryable(CallError.fromResponse({ status: 429, body: quota })))
+    assertTrue(
       CallError.isRetryable(CallError.fromResponse({ status: 429, body: quota, headers: { "x-should-retry": "true" } }))
     )
   })
@@ -99,19 +100,19 @@ describe("CallError.fromResponse", () => {
   it("measures an HTTP-date Retry-After from `now`, else from the response's date header", () => {
     const headers = { "retry-after": "Fri, 11 Sep 2026 12:00:30 GMT" }
     const now = Date.UTC(2026, 8, 11, 12, 0, 0)
-    assert.deepStrictEqual(millis(CallError.fromResponse({ status: 503, headers, now })), Option.some(30_000))
-    assert.deepStrictEqual(
+    deepStrictEqual(millis(CallError.fromResponse({ status: 503, headers, now })), Option.some(30_000))
+    deepStrictEqual(
       millis(CallError.fromResponse({ status: 503, headers: { ...headers, Date: "Fri, 11 Sep 2026 12:00:10 GMT" } })),
       Option.some(20_000)
     )
-    assert.deepStrictEqual(millis(CallError.fromResponse({ status: 503, headers })), Option.none())
+    deepStrictEqual(millis(CallError.fromResponse({ status: 503, headers })), Option.none())
   })
 
   it("reads rate-limit reset headers as a wait only on a 429", () => {
     const headers = { "x-ratelimit-reset-tokens": "6m0s", "x-ratelimit-remaining-tokens": "0" }
-    assert.deepStrictEqual(millis(CallError.fromResponse({ status: 429, headers })), Option.some(360_000))
-    assert.deepStrictEqual(millis(CallError.fromResponse({ status: 503, headers })), Option.none())
-    assert.deepStrictEqual(
+    deepStrictEqual(millis(CallError.fromResponse({ status: 429, headers })), Option.some(360_000))
+    deepStrictEqual(millis(CallError.fromResponse({ status: 503, headers })), Option.none())
+    deepStrictEqual(
       millis(CallError.fromResponse({ status: 503, headers: { ...headers, "retry-after": "2" } })),
       Option.some(2000)
     )
@@ -126,7 +127,7 @@ describe("CallError.fromResponse", () => {
         headers: { "retry-after": "Fri, 11 Sep 2026 12:00:30 GMT" }
       })
 
-      assert.deepStrictEqual(millis(error), Option.some(30_000))
+      deepStrictEqual(millis(error), Option.some(30_000))
     })
   )
 
@@ -137,7 +138,7 @@ describe("CallError.fromResponse", () => {
       body: { error: { message: "slow down" } }
     })
     const json = JSON.parse(JSON.stringify(Schema.encodeSync(CallError.CallError)(error)))
-    assert.deepStrictEqual(json, {
+    deepStrictEqual(json, {
       _tag: "RateLimited",
       status: 429,
       requestId: "req_1",
@@ -149,7 +150,7 @@ describe("CallError.fromResponse", () => {
     })
     const decoded = Schema.decodeUnknownSync(CallError.CallError)(json)
     assert.instanceOf(decoded, CallError.RateLimited)
-    assert.deepStrictEqual(millis(decoded), Option.some(1500))
+    deepStrictEqual(millis(decoded), Option.some(1500))
   })
 })
 
@@ -195,13 +196,13 @@ describe("CallError.fromCause", () => {
       const error = CallError.fromCause(cause)
       return [cause, error._tag, "phase" in error ? error.phase : "none"] as const
     })
-    assert.deepStrictEqual(actual, table)
+    deepStrictEqual(actual, table)
   })
 
   it("lets the caller's phase win", () => {
     const error = CallError.fromCause(new Cause.TimeoutException(), "connect")
-    assert.strictEqual(error._tag, "RequestTimeout")
-    assert.strictEqual((error as CallError.RequestTimeout).phase, "connect")
+    strictEqual(error._tag, "RequestTimeout")
+    strictEqual((error as CallError.RequestTimeout).phase, "connect")
   })
 
   it("treats a request that could not be built as fatal", () => {
@@ -210,8 +211,8 @@ describe("CallError.fromCause", () => {
       reason: "InvalidUrl",
       cause: new TypeError("Invalid URL")
     })
-    assert.strictEqual(error._tag, "ClientError")
-    assert.isTrue(CallError.isFatal(error))
+    strictEqual(error._tag, "ClientError")
+    assertTrue(CallError.isFatal(error))
     assert.include(error.message, "Invalid URL")
   })
 
@@ -221,14 +222,14 @@ describe("CallError.fromCause", () => {
       reason: "StatusCode",
       response: { status: 429, headers: { "retry-after": "2" } }
     })
-    assert.strictEqual(error._tag, "RateLimited")
-    assert.deepStrictEqual(millis(error), Option.some(2000))
+    strictEqual(error._tag, "RateLimited")
+    deepStrictEqual(millis(error), Option.some(2000))
   })
 
   it("unwraps a Cause and returns a CallError unchanged", () => {
     const original = CallError.fromResponse({ status: 503 })
-    assert.strictEqual(CallError.fromCause(original), original)
-    assert.strictEqual(CallError.fromCause(Cause.fail(original)), original)
+    strictEqual(CallError.fromCause(original), original)
+    strictEqual(CallError.fromCause(Cause.fail(original)), original)
   })
 
   it("says for which phase a retry is safe", () => {
@@ -239,24 +240,24 @@ describe("CallError.fromCause", () => {
 
 describe("CallError predicates", () => {
   it("isCallError accepts members and rejects look-alikes", () => {
-    assert.isTrue(CallError.isCallError(CallError.fromResponse({ status: 500 })))
-    assert.isFalse(CallError.isCallError({ _tag: "ServerError" }))
-    assert.isFalse(CallError.isCallError(new Error("ServerError")))
-    assert.isFalse(CallError.isRetryable("ECONNRESET"))
-    assert.isFalse(CallError.isFatal(undefined))
+    assertTrue(CallError.isCallError(CallError.fromResponse({ status: 500 })))
+    assertFalse(CallError.isCallError({ _tag: "ServerError" }))
+    assertFalse(CallError.isCallError(new Error("ServerError")))
+    assertFalse(CallError.isRetryable("ECONNRESET"))
+    assertFalse(CallError.isFatal(undefined))
   })
 
   it("markExhausted stops retries without making the error fatal", () => {
     const error = CallError.fromResponse({ status: 503 })
     const marked = CallError.markExhausted(error)
     assert.instanceOf(marked, CallError.ServerError)
-    assert.deepStrictEqual([CallError.isRetryable(marked), CallError.isFatal(marked)], [false, false])
-    assert.deepStrictEqual([CallError.isRetryable(error), error.exhausted], [true, false])
+    deepStrictEqual([CallError.isRetryable(marked), CallError.isFatal(marked)], [false, false])
+    deepStrictEqual([CallError.isRetryable(error), error.exhausted], [true, false])
   })
 
   it("InvalidResponse is fatal and says what to check", () => {
     const error = new CallError.InvalidResponse({ status: Option.some(200), reason: "Expected choices" })
-    assert.isTrue(CallError.isFatal(error))
+    assertTrue(CallError.isFatal(error))
     assert.include(error.message, "Expected choices")
   })
 })

@@ -1,6 +1,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { assert, describe, it } from "@effect/vitest"
+import { assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Effect, Exit, Layer, Metric, Option, Redacted, Ref, TestClock } from "effect"
 import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -40,7 +41,7 @@ const suite = (name: string, makeLayer: MakeLayer) =>
 
           const entry = yield* DeadLetterQueue.add({ key: "chatmsg:c1:m1", request, error: rateLimited, attempts: 4 })
 
-          assert.deepStrictEqual(entry, {
+          deepStrictEqual(entry, {
             key: "chatmsg:c1:m1",
             request,
             lastError: { tag: "RateLimited", message: rateLimited.message, status: Option.some(429) },
@@ -48,9 +49,9 @@ const suite = (name: string, makeLayer: MakeLayer) =>
             deadLetteredAt: 1_000,
             updatedAt: 1_000
           })
-          assert.deepStrictEqual(yield* DeadLetterQueue.list(), [entry])
-          assert.deepStrictEqual(yield* DeadLetterQueue.get("chatmsg:c1:m1"), Option.some(entry))
-          assert.deepStrictEqual(yield* alerts, ["chatmsg:c1:m1"])
+          deepStrictEqual(yield* DeadLetterQueue.list(), [entry])
+          deepStrictEqual(yield* DeadLetterQueue.get("chatmsg:c1:m1"), Option.some(entry))
+          deepStrictEqual(yield* alerts, ["chatmsg:c1:m1"])
         })
       )
     )
@@ -65,11 +66,11 @@ const suite = (name: string, makeLayer: MakeLayer) =>
           yield* DeadLetterQueue.add({ key: "k", request, error: serverError, attempts: 2 })
 
           const entries = yield* DeadLetterQueue.list()
-          assert.deepStrictEqual(
+          deepStrictEqual(
             entries.map((e) => [e.key, e.lastError.tag, e.lastError.status, e.attempts, e.deadLetteredAt, e.updatedAt]),
             [["k", "ServerError", Option.some(503), 6, 1_000, 5_000]]
           )
-          assert.deepStrictEqual(yield* alerts, ["k"])
+          deepStrictEqual(yield* alerts, ["k"])
         })
       )
     )
@@ -85,11 +86,11 @@ const suite = (name: string, makeLayer: MakeLayer) =>
           )
 
           const entries = yield* DeadLetterQueue.list()
-          assert.deepStrictEqual(
+          deepStrictEqual(
             entries.map((e) => [e.key, e.attempts]),
             [["race", 20]]
           )
-          assert.deepStrictEqual(yield* alerts, ["race"])
+          deepStrictEqual(yield* alerts, ["race"])
         })
       )
     )
@@ -109,11 +110,11 @@ const suite = (name: string, makeLayer: MakeLayer) =>
           const all = yield* DeadLetterQueue.list()
           const first = yield* DeadLetterQueue.list({ limit: 2 })
 
-          assert.deepStrictEqual(
+          deepStrictEqual(
             all.map((e) => e.key),
             ["a", "b", "c"]
           )
-          assert.deepStrictEqual(
+          deepStrictEqual(
             first.map((e) => e.key),
             ["a", "b"]
           )
@@ -134,9 +135,9 @@ const suite = (name: string, makeLayer: MakeLayer) =>
             )
           )
 
-          assert.strictEqual(answer, "the answer")
-          assert.deepStrictEqual(yield* Ref.get(seen), [request])
-          assert.deepStrictEqual(yield* DeadLetterQueue.get("k"), Option.none())
+          strictEqual(answer, "the answer")
+          deepStrictEqual(yield* Ref.get(seen), [request])
+          deepStrictEqual(yield* DeadLetterQueue.get("k"), Option.none())
         })
       )
     )
@@ -150,9 +151,9 @@ const suite = (name: string, makeLayer: MakeLayer) =>
 
           const exit = yield* Effect.exit(DeadLetterQueue.replay("k", () => Effect.fail(rateLimited)))
 
-          assert.isTrue(Exit.isFailure(exit))
+          assertTrue(Exit.isFailure(exit))
           const entry = yield* DeadLetterQueue.get("k")
-          assert.deepStrictEqual(
+          deepStrictEqual(
             Option.map(entry, (e) => [e.lastError.tag, e.attempts, e.deadLetteredAt, e.updatedAt]),
             Option.some(["RateLimited", 4, 1_000, 9_000])
           )
@@ -169,8 +170,8 @@ const suite = (name: string, makeLayer: MakeLayer) =>
           const discardAgain = yield* Effect.flip(DeadLetterQueue.discard("k"))
           const replayMissing = yield* Effect.flip(DeadLetterQueue.replay("missing", () => Effect.void))
 
-          assert.deepStrictEqual(yield* DeadLetterQueue.list(), [])
-          assert.deepStrictEqual([discardAgain._tag, replayMissing._tag], ["DeadLetterNotFound", "DeadLetterNotFound"])
+          deepStrictEqual(yield* DeadLetterQueue.list(), [])
+          deepStrictEqual([discardAgain._tag, replayMissing._tag], ["DeadLetterNotFound", "DeadLetterNotFound"])
           assert.include(discardAgain.message, 'No dead letter has the key "k"')
         })
       )
@@ -188,7 +189,7 @@ const suite = (name: string, makeLayer: MakeLayer) =>
           layer
         )
 
-        assert.deepStrictEqual(
+        deepStrictEqual(
           entries.map((e) => e.key),
           ["k"]
         )
@@ -201,8 +202,8 @@ const suite = (name: string, makeLayer: MakeLayer) =>
           const error = yield* Effect.flip(
             DeadLetterQueue.add({ key: "k", request: { big: 1n }, error: serverError, attempts: 1 })
           )
-          assert.strictEqual(error._tag, "DeadLetterQueueError")
-          assert.deepStrictEqual(yield* DeadLetterQueue.list(), [])
+          strictEqual(error._tag, "DeadLetterQueueError")
+          deepStrictEqual(yield* DeadLetterQueue.list(), [])
         })
       )
     )
@@ -216,7 +217,7 @@ const suite = (name: string, makeLayer: MakeLayer) =>
           yield* DeadLetterQueue.add({ key: "x", request, error: serverError, attempts: 1 })
           yield* DeadLetterQueue.add({ key: "y", request, error: serverError, attempts: 1 })
 
-          assert.strictEqual((yield* Metric.value(DeadLetterQueue.deadLettersTotal)).count - before, 2)
+          strictEqual((yield* Metric.value(DeadLetterQueue.deadLettersTotal)).count - before, 2)
         })
       )
     )
@@ -259,11 +260,11 @@ describe("DeadLetterQueue.layerSql (SQLite file) persistence", () => {
       )
       rmSync(dir, { recursive: true, force: true })
 
-      assert.deepStrictEqual(
+      deepStrictEqual(
         again.map((e) => [e.key, e.attempts, e.request]),
         [["k", 3, request]]
       )
-      assert.deepStrictEqual(tables, [{ name: "ai_dead_letters" }])
+      deepStrictEqual(tables, [{ name: "ai_dead_letters" }])
     })
   )
 })

@@ -1,7 +1,8 @@
 import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { assert, describe, it } from "@effect/vitest"
+import { describe, it } from "@effect/vitest"
+import { assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Cause, Effect, Exit, Layer, Option, Ref } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -79,9 +80,9 @@ describe("dlq command", () => {
       const text = yield* runDlq(Dlq.command, ["list", "--db", db])
       const json = yield* runDlq(Dlq.command, ["list", "--db", db, "--json", "--limit", "1"])
 
-      assert.isTrue(Exit.isSuccess(text.exit))
+      assertTrue(Exit.isSuccess(text.exit))
       const lines = text.out.trim().split("\n")
-      assert.deepStrictEqual(
+      deepStrictEqual(
         lines.map((line) => line.split("  ").slice(0, 4)),
         [
           ["order-41", "attempts=4", "error=ServerError", "status=503"],
@@ -89,7 +90,7 @@ describe("dlq command", () => {
         ]
       )
       const parsed = JSON.parse(json.out) as ReadonlyArray<{ key: string; request: unknown; lastError: unknown }>
-      assert.deepStrictEqual(
+      deepStrictEqual(
         parsed.map((entry) => [entry.key, entry.request]),
         [["order-41", request]]
       )
@@ -102,9 +103,9 @@ describe("dlq command", () => {
 
       const result = yield* runDlq(Dlq.command, ["discard", "order-41", "--db", db])
 
-      assert.isTrue(Exit.isSuccess(result.exit))
-      assert.strictEqual(result.out, "Discarded order-41; it will not be replayed.\n")
-      assert.deepStrictEqual(yield* keysIn(db), ["order-42"])
+      assertTrue(Exit.isSuccess(result.exit))
+      strictEqual(result.out, "Discarded order-41; it will not be replayed.\n")
+      deepStrictEqual(yield* keysIn(db), ["order-42"])
     })
   )
 
@@ -119,9 +120,9 @@ describe("dlq command", () => {
 
       const result = yield* runDlq(command, ["replay", "order-42", "--db", db])
 
-      assert.isTrue(Exit.isSuccess(result.exit))
-      assert.deepStrictEqual(yield* Ref.get(reruns), [["order-42", request, db]])
-      assert.deepStrictEqual(yield* keysIn(db), ["order-41"])
+      assertTrue(Exit.isSuccess(result.exit))
+      deepStrictEqual(yield* Ref.get(reruns), [["order-42", request, db]])
+      deepStrictEqual(yield* keysIn(db), ["order-41"])
     })
   )
 
@@ -132,12 +133,12 @@ describe("dlq command", () => {
 
       const result = yield* runDlq(command, ["replay", "order-42", "--db", db])
 
-      assert.isTrue(Exit.isFailure(result.exit))
+      assertTrue(Exit.isFailure(result.exit))
       const entry = yield* Effect.provide(
         DeadLetterQueue.get("order-42"),
         DeadLetterQueue.layerSql().pipe(Layer.provide(SqliteClient.layer({ filename: db })))
       )
-      assert.deepStrictEqual(
+      deepStrictEqual(
         Option.map(entry, (e) => e.lastError.tag),
         Option.some("Unauthorized")
       )
@@ -154,8 +155,8 @@ describe("dlq command", () => {
       const noRerun = yield* runDlq(Dlq.command, ["replay", "order-42", "--db", db])
 
       const tags = [missingKey, missingFile, noRerun].map(({ exit }) => tagOf(exit))
-      assert.deepStrictEqual(tags, ["DeadLetterNotFound", "DatabaseNotFound", "ReplayUnavailable"])
-      assert.deepStrictEqual(yield* keysIn(db), ["order-41", "order-42"])
+      deepStrictEqual(tags, ["DeadLetterNotFound", "DatabaseNotFound", "ReplayUnavailable"])
+      deepStrictEqual(yield* keysIn(db), ["order-41", "order-42"])
     })
   )
 })

@@ -1,4 +1,5 @@
-import { assert, describe, it } from "@effect/vitest"
+import { describe, it } from "@effect/vitest"
+import { deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Duration, Effect, Option, TestClock } from "effect"
 import * as RetryAfter from "../src/RetryAfter.js"
 
@@ -61,53 +62,50 @@ describe("RetryAfter.parse", () => {
       ["anthropic instant month 13", { "anthropic-ratelimit-requests-reset": "2026-13-11T12:00:45Z" }, null]
     ]
     const actual = table.map(([name, headers]) => [name, headers, millis(headers)] as const)
-    assert.deepStrictEqual(actual, table)
+    deepStrictEqual(actual, table)
   })
 
   it("http-date case: 30 s ahead waits 30 s, a past date waits zero", () => {
     const noon = Date.UTC(2026, 0, 1, 12, 0, 0)
-    assert.strictEqual(millis({ "Retry-After": "Thu, 01 Jan 2026 12:00:30 GMT" }, noon), 30_000)
-    assert.strictEqual(millis({ "Retry-After": "Thu, 01 Jan 2026 11:59:30 GMT" }, noon), 0)
+    strictEqual(millis({ "Retry-After": "Thu, 01 Jan 2026 12:00:30 GMT" }, noon), 30_000)
+    strictEqual(millis({ "Retry-After": "Thu, 01 Jan 2026 11:59:30 GMT" }, noon), 0)
   })
 
   it("reset-instant case: the time until the instant, not 2026 seconds", () => {
     const at = Date.UTC(2026, 8, 11, 6, 27, 0)
-    assert.strictEqual(millis({ "anthropic-ratelimit-requests-reset": "2026-09-11T06:27:29Z" }, at), 29_000)
+    strictEqual(millis({ "anthropic-ratelimit-requests-reset": "2026-09-11T06:27:29Z" }, at), 29_000)
   })
 
   it("takes the sources in order: retry-after-ms, retry-after, reset headers", () => {
     const all = { "retry-after-ms": "250", "retry-after": "3", "x-ratelimit-reset-requests": "9s" }
-    assert.strictEqual(millis(all), 250)
-    assert.strictEqual(millis({ ...all, "retry-after-ms": "garbage" }), 3000)
-    assert.strictEqual(millis({ ...all, "retry-after-ms": "garbage", "retry-after": "-3" }), 9000)
+    strictEqual(millis(all), 250)
+    strictEqual(millis({ ...all, "retry-after-ms": "garbage" }), 3000)
+    strictEqual(millis({ ...all, "retry-after-ms": "garbage", "retry-after": "-3" }), 9000)
   })
 
   it("among reset headers, waits for the exhausted limit, else the longest", () => {
     const resets = { "x-ratelimit-reset-requests": "1s", "x-ratelimit-reset-tokens": "6m0s" }
-    assert.strictEqual(millis({ ...resets, "x-ratelimit-remaining-requests": "0" }), 1000)
-    assert.strictEqual(millis({ ...resets, "x-ratelimit-remaining-tokens": "0" }), 360_000)
-    assert.strictEqual(millis(resets), 360_000)
+    strictEqual(millis({ ...resets, "x-ratelimit-remaining-requests": "0" }), 1000)
+    strictEqual(millis({ ...resets, "x-ratelimit-remaining-tokens": "0" }), 360_000)
+    strictEqual(millis(resets), 360_000)
     const anthropic = {
       "anthropic-ratelimit-requests-reset": "2026-09-11T12:00:02Z",
       "anthropic-ratelimit-requests-remaining": "0",
       "anthropic-ratelimit-output-tokens-reset": "2026-09-11T12:01:00Z",
       "anthropic-ratelimit-output-tokens-remaining": "1200"
     }
-    assert.strictEqual(millis(anthropic), 2000)
+    strictEqual(millis(anthropic), 2000)
   })
 
   it("reads header names in any case, web Headers and array values", () => {
-    assert.strictEqual(millis({ "RETRY-AFTER-MS": "42" }), 42)
-    assert.strictEqual(millis(new Headers({ "Retry-After": "2" })), 2000)
-    assert.strictEqual(millis({ "retry-after": ["4", "5"] }), 4000)
+    strictEqual(millis({ "RETRY-AFTER-MS": "42" }), 42)
+    strictEqual(millis(new Headers({ "Retry-After": "2" })), 2000)
+    strictEqual(millis({ "retry-after": ["4", "5"] }), 4000)
   })
 
   it("without `now`, skips date-valued sources and still reads relative ones", () => {
     const headers = { "retry-after": "Fri, 11 Sep 2026 12:00:30 GMT", "x-ratelimit-reset-tokens": "2s" }
-    assert.deepStrictEqual(
-      Option.map(RetryAfter.parseOption(headers, Option.none()), Duration.toMillis),
-      Option.some(2000)
-    )
+    deepStrictEqual(Option.map(RetryAfter.parseOption(headers, Option.none()), Duration.toMillis), Option.some(2000))
   })
 
   it.effect("parseEffect measures from the Clock", () =>
@@ -116,7 +114,7 @@ describe("RetryAfter.parse", () => {
 
       const wait = yield* RetryAfter.parseEffect({ "retry-after": "Fri, 11 Sep 2026 12:00:30 GMT" })
 
-      assert.deepStrictEqual(Option.map(wait, Duration.toMillis), Option.some(30_000))
+      deepStrictEqual(Option.map(wait, Duration.toMillis), Option.some(30_000))
     })
   )
 })

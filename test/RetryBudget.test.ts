@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Effect, Fiber, Metric, Ref, TestClock } from "effect"
 import * as CallError from "../src/CallError.js"
 import * as RetryBudget from "../src/RetryBudget.js"
@@ -49,8 +50,8 @@ describe("RetryBudget", () => {
       const attempts = yield* outageRun(100, { maxRetries: 3, jitter: "none", budget: true })
 
       // 100 successes deposited 100 × 0.1 = 10 retries; without the budget it would be 100 × 4 = 400
-      assert.strictEqual(attempts, 110)
-      assert.strictEqual((yield* refusals) - refusedBefore, 100)
+      strictEqual(attempts, 110)
+      strictEqual((yield* refusals) - refusedBefore, 100)
     }).pipe(Effect.provide(RetryBudget.layer({ ratio: 0.1, minRetriesPerSecond: 0 })))
   )
 
@@ -60,7 +61,7 @@ describe("RetryBudget", () => {
 
       // t=0: 100 fail, the full reserve grants 10; t=0.5 s: refilled 5, grants 5; t=1.5 s: refilled to 10,
       // grants 5; t=3.5 s: those 5 have used their 3 retries
-      assert.strictEqual(attempts, 100 + 10 + 5 + 5)
+      strictEqual(attempts, 100 + 10 + 5 + 5)
     }).pipe(Effect.provide(RetryBudget.layer({ minRetriesPerSecond: 10 })))
   )
 
@@ -76,7 +77,7 @@ describe("RetryBudget", () => {
       yield* Fiber.join(fiber)
 
       // 50 successes × 0.1 = 5 tokens: every attempt after the first spent one
-      assert.strictEqual(yield* attempts, 6)
+      strictEqual(yield* attempts, 6)
     }).pipe(Effect.provide(RetryBudget.layer({ ratio: 0.1, minRetriesPerSecond: 0 })))
   )
 
@@ -86,7 +87,7 @@ describe("RetryBudget", () => {
 
       yield* Effect.repeatN(budget.deposit, 9_999)
 
-      assert.strictEqual(yield* budget.available, 25)
+      strictEqual(yield* budget.available, 25)
     }).pipe(Effect.provide(RetryBudget.layer({ ratio: 0.5, minRetriesPerSecond: 0, maxTokens: 25 })))
   )
 
@@ -99,8 +100,8 @@ describe("RetryBudget", () => {
       yield* TestClock.adjust("500 millis")
       const later = yield* Effect.all([budget.tryWithdraw, budget.tryWithdraw])
 
-      assert.deepStrictEqual(grants, [true, true, true, false, false])
-      assert.deepStrictEqual(later, [true, false])
+      deepStrictEqual(grants, [true, true, true, false, false])
+      deepStrictEqual(later, [true, false])
     }).pipe(Effect.provide(RetryBudget.layer({ ratio: 0.25, minRetriesPerSecond: 2 })))
   )
 
@@ -121,6 +122,6 @@ describe("RetryBudget", () => {
         return [options, (error as RetryBudget.InvalidRetryBudget).option] as const
       }
     })
-    assert.deepStrictEqual(actual, cases)
+    deepStrictEqual(actual, cases)
   })
 })

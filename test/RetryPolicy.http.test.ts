@@ -1,6 +1,7 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
-import { assert, describe, it } from "@effect/vitest"
+import { describe, it } from "@effect/vitest"
+import { assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Cause, Chunk, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -79,9 +80,9 @@ describe("RetryPolicy over HTTP (127.0.0.1)", () => {
       const interruptedAt = yield* TestClock.currentTimeMillis
       yield* TestClock.adjust("1 minute")
 
-      assert.isTrue(Exit.isInterrupted(exit))
-      assert.strictEqual(interruptedAt, 100)
-      assert.strictEqual(server.requests(), 1)
+      assertTrue(Exit.isInterrupted(exit))
+      strictEqual(interruptedAt, 100)
+      strictEqual(server.requests(), 1)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici))
   )
 
@@ -93,9 +94,9 @@ describe("RetryPolicy over HTTP (127.0.0.1)", () => {
       const client = RetryPolicy.retry(sdk, { maxRetries: 5 })
       const exit = yield* runToEnd(yield* Effect.fork(client))
 
-      assert.strictEqual(server.requests(), 3)
+      strictEqual(server.requests(), 3)
       const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-      assert.deepStrictEqual(
+      deepStrictEqual(
         Option.map(failure, (error): ReadonlyArray<string | boolean> => [error._tag, error.exhausted]),
         Option.some(["RateLimited", true])
       )
@@ -112,7 +113,7 @@ describe("RetryPolicy over HTTP (127.0.0.1)", () => {
       yield* runToEnd(yield* Effect.fork(client))
 
       // 30 successes × 0.1 = 3 tokens: the first request plus one per token, not 3 × 6
-      assert.strictEqual(server.requests(), 4)
+      strictEqual(server.requests(), 4)
     }).pipe(Effect.provide(Layer.merge(NodeHttpClient.layerUndici, RetryBudget.layer({ minRetriesPerSecond: 0 }))))
   )
 })

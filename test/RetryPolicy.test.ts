@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { assertFalse, assertTrue, deepStrictEqual, notDeepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Duration, Effect, Exit, Fiber, Option, Random, Ref, Schedule, TestClock } from "effect"
 import * as fc from "fast-check"
 import * as CallError from "../src/CallError.js"
@@ -27,27 +28,21 @@ const failing = (error: unknown) =>
 
 describe("RetryPolicy.backoffDelays", () => {
   it("states whole sequences for each jitter kind", () => {
-    assert.deepStrictEqual(
+    deepStrictEqual(
       RetryPolicy.backoffDelays({ jitter: "none" }, times(7, 0)),
       [500, 1000, 2000, 4000, 8000, 8000, 8000]
     )
-    assert.deepStrictEqual(
-      RetryPolicy.backoffDelays({ jitter: "full" }, times(6, 0.5)),
-      [250, 500, 1000, 2000, 4000, 4000]
-    )
-    assert.deepStrictEqual(
-      RetryPolicy.backoffDelays({ jitter: "equal" }, times(6, 0.5)),
-      [375, 750, 1500, 3000, 6000, 6000]
-    )
-    assert.deepStrictEqual(
+    deepStrictEqual(RetryPolicy.backoffDelays({ jitter: "full" }, times(6, 0.5)), [250, 500, 1000, 2000, 4000, 4000])
+    deepStrictEqual(RetryPolicy.backoffDelays({ jitter: "equal" }, times(6, 0.5)), [375, 750, 1500, 3000, 6000, 6000])
+    deepStrictEqual(
       RetryPolicy.backoffDelays({ jitter: "decorrelated" }, times(6, 0.5)),
       [1000, 1750, 2875, 4562, 7093, 8000]
     )
-    assert.deepStrictEqual(
+    deepStrictEqual(
       RetryPolicy.backoffDelays({ base: "1 second", factor: 3, cap: "1 minute", jitter: "none" }, times(6, 0)),
       [1000, 3000, 9000, 27000, 60000, 60000]
     )
-    assert.deepStrictEqual(RetryPolicy.backoffDelays({ factor: 1, jitter: "none" }, times(3, 0)), [500, 500, 500])
+    deepStrictEqual(RetryPolicy.backoffDelays({ factor: 1, jitter: "none" }, times(3, 0)), [500, 500, 500])
   })
 
   it("jitter-bounds case: base 100 ms, cap 400 ms, draws at 0 and just below 1, stay in [0, 400]", () => {
@@ -57,7 +52,7 @@ describe("RetryPolicy.backoffDelays", () => {
       RetryPolicy.backoffDelays({ ...options, jitter }, times(5, 0)),
       RetryPolicy.backoffDelays({ ...options, jitter }, times(5, almostOne))
     ])
-    assert.deepStrictEqual(sequences, [
+    deepStrictEqual(sequences, [
       ["none", [100, 200, 400, 400, 400], [100, 200, 400, 400, 400]],
       ["full", [0, 0, 0, 0, 0], [99, 199, 399, 399, 399]],
       // t/2 + r·t/2 with r = 1 − 2⁻⁵³ rounds to t itself: the cap is reached, never passed
@@ -68,12 +63,12 @@ describe("RetryPolicy.backoffDelays", () => {
 
   it("clamps draws outside [0, 1) and an enormous attempt number", () => {
     const delay = RetryPolicy.backoffDelay({ base: "100 millis", cap: "400 millis", jitter: "full" })
-    assert.deepStrictEqual(
+    deepStrictEqual(
       [-1, 2, Number.NaN].map((random) => Duration.toMillis(delay(1, random))),
       [0, 200, 0]
     )
-    assert.strictEqual(Duration.toMillis(RetryPolicy.backoffDelay({ jitter: "none" })(5000, 0)), 8000)
-    assert.strictEqual(Duration.toMillis(RetryPolicy.backoffDelay({ base: 0, jitter: "none" })(5000, 0)), 0)
+    strictEqual(Duration.toMillis(RetryPolicy.backoffDelay({ jitter: "none" })(5000, 0)), 8000)
+    strictEqual(Duration.toMillis(RetryPolicy.backoffDelay({ base: 0, jitter: "none" })(5000, 0)), 0)
   })
 })
 
@@ -140,10 +135,10 @@ describe("RetryPolicy.make", () => {
       const again = yield* run(42)
       const other = yield* run(7)
 
-      assert.deepStrictEqual(first, again)
-      assert.strictEqual(first.length, 6)
-      assert.notDeepEqual(first, other)
-      assert.isTrue(first.every((d, i) => d >= 0 && d <= Math.min(8000, 500 * 2 ** i)))
+      deepStrictEqual(first, again)
+      strictEqual(first.length, 6)
+      notDeepStrictEqual(first, other)
+      assertTrue(first.every((d, i) => d >= 0 && d <= Math.min(8000, 500 * 2 ** i)))
     })
   )
 
@@ -155,8 +150,8 @@ describe("RetryPolicy.make", () => {
       yield* TestClock.adjust("1 minute")
       const exit = yield* Fiber.await(fiber)
 
-      assert.deepStrictEqual(yield* attempts, [0, 500, 1500, 3500])
-      assert.deepStrictEqual(exit, Exit.fail(serverError))
+      deepStrictEqual(yield* attempts, [0, 500, 1500, 3500])
+      deepStrictEqual(exit, Exit.fail(serverError))
     })
   )
 
@@ -178,7 +173,7 @@ describe("RetryPolicy.make", () => {
         yield* Fiber.await(fiber)
         counts.push((yield* attempts).length)
       }
-      assert.deepStrictEqual(counts, [1, 1, 1, 1, 1, 1])
+      deepStrictEqual(counts, [1, 1, 1, 1, 1, 1])
     })
   )
 
@@ -192,7 +187,7 @@ describe("RetryPolicy.make", () => {
       yield* TestClock.adjust("1 minute")
       yield* Fiber.await(fiber)
 
-      assert.deepStrictEqual(yield* attempts, [0, 500, 1500])
+      deepStrictEqual(yield* attempts, [0, 500, 1500])
     })
   )
 
@@ -212,8 +207,8 @@ describe("RetryPolicy.make", () => {
       yield* Fiber.await(fiber)
       const [, second] = yield* attempts
 
-      assert.deepStrictEqual(before, [0])
-      assert.isTrue(second! >= 10_000 && second! <= 11_000, `second attempt at ${second}`)
+      deepStrictEqual(before, [0])
+      assertTrue(second! >= 10_000 && second! <= 11_000, `second attempt at ${second}`)
     })
   )
 
@@ -236,16 +231,16 @@ describe("RetryPolicy.make", () => {
         Effect.withRandom(Random.make(3))
       )
 
-      assert.strictEqual(waits[0].length, 1)
-      assert.isTrue(waits[0][0]! >= 30_000 && waits[0][0]! <= 31_000, `waited ${waits[0][0]}`)
-      assert.deepStrictEqual(waits[1], [500])
+      strictEqual(waits[0].length, 1)
+      assertTrue(waits[0][0]! >= 30_000 && waits[0][0]! <= 31_000, `waited ${waits[0][0]}`)
+      deepStrictEqual(waits[1], [500])
     })
   )
 
   it.effect("a zero Retry-After is a real zero: the backoff applies", () =>
     Effect.gen(function* () {
       const waits = yield* delaysOf(RetryPolicy.make({ jitter: "none" }), times(4, rateLimited({ "retry-after": "0" })))
-      assert.deepStrictEqual(waits, [500, 1000, 2000])
+      deepStrictEqual(waits, [500, 1000, 2000])
     })
   )
 
@@ -256,15 +251,15 @@ describe("RetryPolicy.make", () => {
         Effect.withRandom(Random.make(5))
       )
       const aboveLimit = yield* delaysOf(policy, times(2, rateLimited({ "retry-after": "61" })))
-      assert.strictEqual(atLimit.length, 2)
-      assert.isTrue(atLimit.every((d) => d >= 60_000 && d <= 61_000))
-      assert.deepStrictEqual(aboveLimit, [])
+      strictEqual(atLimit.length, 2)
+      assertTrue(atLimit.every((d) => d >= 60_000 && d <= 61_000))
+      deepStrictEqual(aboveLimit, [])
 
       const tooLong = rateLimited({ "retry-after": "3600" })
       const { call, attempts } = yield* failing(tooLong)
       const exit = yield* Effect.exit(Effect.retry(call, policy))
-      assert.deepStrictEqual(exit, Exit.fail(tooLong))
-      assert.deepStrictEqual(yield* attempts, [0])
+      deepStrictEqual(exit, Exit.fail(tooLong))
+      deepStrictEqual(yield* attempts, [0])
     })
   )
 
@@ -278,7 +273,7 @@ describe("RetryPolicy.make", () => {
       yield* Fiber.await(fiber)
 
       // waits 1 s and 2 s end at 3 s; the next 4 s would end at 7 s > 5 s
-      assert.deepStrictEqual(yield* attempts, [0, 1000, 3000])
+      deepStrictEqual(yield* attempts, [0, 1000, 3000])
     })
   )
 
@@ -292,9 +287,9 @@ describe("RetryPolicy.make", () => {
       const endedAt = yield* TestClock.currentTimeMillis
       yield* TestClock.adjust("1 minute")
 
-      assert.isTrue(Exit.isInterrupted(exit))
-      assert.strictEqual(endedAt, 100)
-      assert.deepStrictEqual(yield* attempts, [0])
+      assertTrue(Exit.isInterrupted(exit))
+      strictEqual(endedAt, 100)
+      deepStrictEqual(yield* attempts, [0])
     })
   )
 
@@ -323,7 +318,7 @@ describe("RetryPolicy.make", () => {
         return [options, (error as RetryPolicy.InvalidRetryPolicy).option] as const
       }
     })
-    assert.deepStrictEqual(actual, cases)
+    deepStrictEqual(actual, cases)
     assert.throws(
       () => RetryPolicy.make({ base: "2 seconds", cap: "1 second" }),
       /cap = "1 second": must be at least base \(2s\)/
@@ -339,7 +334,7 @@ describe("RetryPolicy.make", () => {
       { maxRetries: Infinity }
     ]
     for (const options of edges) {
-      assert.isTrue(Schedule.isSchedule(RetryPolicy.make(options)))
+      assertTrue(Schedule.isSchedule(RetryPolicy.make(options)))
     }
   })
 })
@@ -362,9 +357,9 @@ describe("RetryPolicy pieces compose with Schedule combinators", () => {
         serverError
       ])
 
-      assert.deepStrictEqual(plain, [100, 200, 400])
-      assert.deepStrictEqual(fatal, [100])
-      assert.deepStrictEqual(waits, [100, 200, 400])
+      deepStrictEqual(plain, [100, 200, 400])
+      deepStrictEqual(fatal, [100])
+      deepStrictEqual(waits, [100, 200, 400])
     })
   )
 
@@ -374,7 +369,7 @@ describe("RetryPolicy pieces compose with Schedule combinators", () => {
         Schedule.spaced("1 second").pipe(RetryPolicy.withDeadline("3500 millis")),
         times(10, 0)
       )
-      assert.deepStrictEqual(waits, [1000, 1000, 1000])
+      deepStrictEqual(waits, [1000, 1000, 1000])
     })
   )
 })
@@ -390,10 +385,10 @@ describe("RetryPolicy.retry", () => {
       yield* TestClock.adjust("1 hour")
       const error = yield* Fiber.join(fiber)
 
-      assert.strictEqual((yield* attempts).length, 3)
-      assert.strictEqual((error as CallError.CallError)._tag, "RateLimited")
-      assert.isTrue((error as CallError.CallError).exhausted)
-      assert.isFalse(CallError.isFatal(error))
+      strictEqual((yield* attempts).length, 3)
+      strictEqual((error as CallError.CallError)._tag, "RateLimited")
+      assertTrue((error as CallError.CallError).exhausted)
+      assertFalse(CallError.isFatal(error))
     })
   )
 
@@ -403,8 +398,8 @@ describe("RetryPolicy.retry", () => {
       const error = yield* Effect.flip(RetryPolicy.retry(Effect.fail(fatal), { maxRetries: 2 }))
       const value = yield* RetryPolicy.retry(Effect.succeed(1), RetryPolicy.make())
 
-      assert.deepStrictEqual([error._tag, error.exhausted, error.status], ["BadRequest", false, Option.some(400)])
-      assert.strictEqual(value, 1)
+      deepStrictEqual([error._tag, error.exhausted, error.status], ["BadRequest", false, Option.some(400)])
+      strictEqual(value, 1)
     })
   )
 
@@ -419,8 +414,8 @@ describe("RetryPolicy.retry", () => {
       const fiber = yield* Effect.fork(RetryPolicy.retry(call, { jitter: "none" }))
       yield* TestClock.adjust("10 seconds")
 
-      assert.strictEqual(yield* Fiber.join(fiber), "answer after 3")
-      assert.deepStrictEqual(Option.some(yield* Ref.get(count)), Option.some(3))
+      strictEqual(yield* Fiber.join(fiber), "answer after 3")
+      deepStrictEqual(Option.some(yield* Ref.get(count)), Option.some(3))
     })
   )
 })
