@@ -1,5 +1,6 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
+import { assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Context, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, TestClock, Tracer } from "effect"
 import type { Scope } from "effect"
 import { createServer } from "node:http"
@@ -71,9 +72,9 @@ describe("AiClient", () => {
 
         const completion = yield* withClockRunning(client.createChatCompletion(body, { idempotencyKey: "order-42" }))
 
-        assert.strictEqual(completion.id, "chatcmpl-sim-42-1")
-        assert.deepStrictEqual(yield* keysOnTheWire(provider), ["order-42", "order-42", "order-42"])
-        assert.deepStrictEqual(yield* outcomes(provider), ["500", "503", "executed"])
+        strictEqual(completion.id, "chatcmpl-sim-42-1")
+        deepStrictEqual(yield* keysOnTheWire(provider), ["order-42", "order-42", "order-42"])
+        deepStrictEqual(yield* outcomes(provider), ["500", "503", "executed"])
       })
     )
 
@@ -86,7 +87,7 @@ describe("AiClient", () => {
           client.createChatCompletion(body, { idempotencyKey: "ignored", headers: { "IdEmPoTeNcY-kEy": "order-42" } })
         )
 
-        assert.deepStrictEqual(yield* keysOnTheWire(provider), ["order-42", "order-42", "order-42"])
+        deepStrictEqual(yield* keysOnTheWire(provider), ["order-42", "order-42", "order-42"])
       })
     )
 
@@ -100,7 +101,7 @@ describe("AiClient", () => {
 
         const [first, retry, other] = yield* keysOnTheWire(provider)
         assert.match(first!, /^[0-9a-f-]{36}$/)
-        assert.strictEqual(retry, first)
+        strictEqual(retry, first)
         assert.notStrictEqual(other, first)
       })
     )
@@ -128,7 +129,7 @@ describe("AiClient", () => {
       Effect.gen(function* () {
         const results = yield* Effect.forEach(["408", "429", "500", "502", "503", "504", "reset"] as const, classify)
 
-        assert.deepStrictEqual(results, [
+        deepStrictEqual(results, [
           {
             tag: "RequestTimeout",
             status: 408,
@@ -192,8 +193,8 @@ describe("AiClient", () => {
           client.createChatCompletion({ ...body, temperature: 0.3 }, { idempotencyKey: "k" })
         )
 
-        assert.strictEqual(error._tag, "Unprocessable")
-        assert.deepStrictEqual(yield* outcomes(provider), ["executed", "mismatch"])
+        strictEqual(error._tag, "Unprocessable")
+        deepStrictEqual(yield* outcomes(provider), ["executed", "mismatch"])
       })
     )
 
@@ -206,9 +207,9 @@ describe("AiClient", () => {
         const error = yield* failure(wrong.createChatCompletion(body))
         const completion = yield* right.createChatCompletion(body)
 
-        assert.strictEqual(error._tag, "Unauthorized")
-        assert.strictEqual(completion.object, "chat.completion")
-        assert.deepStrictEqual(
+        strictEqual(error._tag, "Unauthorized")
+        strictEqual(completion.object, "chat.completion")
+        deepStrictEqual(
           (yield* provider.requests).map((r) => r.headers["authorization"]),
           ["Bearer sk-wrong", "Bearer sk-right"]
         )
@@ -228,7 +229,7 @@ describe("AiClient", () => {
           { concurrency: 2 }
         )
 
-        assert.deepStrictEqual(results.map((r) => (r._tag === "Left" ? r.left._tag : "ok")).sort(), ["Conflict", "ok"])
+        deepStrictEqual(results.map((r) => (r._tag === "Left" ? r.left._tag : "ok")).sort(), ["Conflict", "ok"])
       })
     )
 
@@ -249,9 +250,9 @@ describe("AiClient", () => {
 
         const error = yield* failure(client.createChatCompletion(body))
 
-        assert.strictEqual(error._tag, "InvalidResponse")
-        assert.deepStrictEqual(error.status, Option.some(200))
-        assert.deepStrictEqual(error.requestId, Option.some("req_bad"))
+        strictEqual(error._tag, "InvalidResponse")
+        deepStrictEqual(error.status, Option.some(200))
+        deepStrictEqual(error.requestId, Option.some("req_bad"))
       })
     )
 
@@ -262,9 +263,9 @@ describe("AiClient", () => {
 
         const error = yield* failure(client.createChatCompletion(body))
 
-        assert.strictEqual(error._tag, "ServerError")
-        assert.isTrue(error.exhausted)
-        assert.strictEqual((yield* provider.requests).length, 3)
+        strictEqual(error._tag, "ServerError")
+        assertTrue(error.exhausted)
+        strictEqual((yield* provider.requests).length, 3)
       })
     )
   })
@@ -277,9 +278,9 @@ describe("AiClient", () => {
 
         const error = yield* failure(client.createChatCompletion({ ...body, stream: true }, { idempotencyKey: "k" }))
 
-        assert.strictEqual(error._tag, "ClientError")
+        strictEqual(error._tag, "ClientError")
         assert.include(error.message, "remove `stream: true` from the body")
-        assert.strictEqual((yield* provider.requests).length, 0)
+        strictEqual((yield* provider.requests).length, 0)
       })
     )
   })
@@ -304,7 +305,7 @@ describe("AiClient", () => {
 
         const own = spans.find(([name]) => name === "AiClient.createChatCompletion")
         assert.isDefined(own)
-        assert.strictEqual((own![1] as Map<string, unknown>).get("idempotency.key"), "order-42")
+        strictEqual((own![1] as Map<string, unknown>).get("idempotency.key"), "order-42")
       })
     )
   })
@@ -323,14 +324,14 @@ describe("AiClient", () => {
         const exit = yield* Fiber.await(fiber)
         const replay = yield* client.createChatCompletion(body, { idempotencyKey: "order-42" })
 
-        assert.isTrue(Exit.isFailure(exit))
+        assertTrue(Exit.isFailure(exit))
         const error = yield* Effect.flip(exit)
-        assert.strictEqual(error._tag, "RequestTimeout")
-        assert.strictEqual("phase" in error ? error.phase : null, "read")
-        assert.deepStrictEqual(error.status, Option.none())
-        assert.strictEqual(replay.id, "chatcmpl-sim-42-1")
-        assert.strictEqual((yield* provider.ledger).length, 1)
-        assert.deepStrictEqual(yield* outcomes(provider), ["hang", "replayed"])
+        strictEqual(error._tag, "RequestTimeout")
+        strictEqual("phase" in error ? error.phase : null, "read")
+        deepStrictEqual(error.status, Option.none())
+        strictEqual(replay.id, "chatcmpl-sim-42-1")
+        strictEqual((yield* provider.ledger).length, 1)
+        deepStrictEqual(yield* outcomes(provider), ["hang", "replayed"])
       })
     )
 
@@ -347,10 +348,10 @@ describe("AiClient", () => {
         yield* adjustOnceSleeping("8 seconds")
         const completion = yield* Fiber.join(fiber)
 
-        assert.strictEqual(completion.id, "chatcmpl-sim-42-1")
-        assert.deepStrictEqual(yield* keysOnTheWire(provider), ["order-42", "order-42"])
-        assert.deepStrictEqual(yield* outcomes(provider), ["hang", "replayed"])
-        assert.strictEqual((yield* provider.ledger).length, 1)
+        strictEqual(completion.id, "chatcmpl-sim-42-1")
+        deepStrictEqual(yield* keysOnTheWire(provider), ["order-42", "order-42"])
+        deepStrictEqual(yield* outcomes(provider), ["hang", "replayed"])
+        strictEqual((yield* provider.ledger).length, 1)
       })
     )
   })

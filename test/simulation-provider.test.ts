@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Effect } from "effect"
 import * as Provider from "../src/simulation/Provider.js"
 
@@ -36,17 +37,17 @@ describe("simulation/Provider", () => {
       const first = yield* post(provider, { "Idempotency-Key": "order-42", [Provider.actionHeader]: "a1" })
       const second = yield* post(provider, { "idempotency-key": "order-42", [Provider.actionHeader]: "a1" })
 
-      assert.strictEqual(first.status, 200)
-      assert.strictEqual(second.status, 200)
-      assert.strictEqual(first.json.id, "chatcmpl-sim-42-1")
-      assert.deepStrictEqual(second.json, first.json)
-      assert.strictEqual(second.headers.get("idempotent-replayed"), "true")
+      strictEqual(first.status, 200)
+      strictEqual(second.status, 200)
+      strictEqual(first.json.id, "chatcmpl-sim-42-1")
+      deepStrictEqual(second.json, first.json)
+      strictEqual(second.headers.get("idempotent-replayed"), "true")
       const ledger = yield* provider.ledger
-      assert.deepStrictEqual(
+      deepStrictEqual(
         ledger.map((entry) => [entry.action, entry.idempotencyKey, entry.completionId]),
         [["a1", "order-42", "chatcmpl-sim-42-1"]]
       )
-      assert.deepStrictEqual(
+      deepStrictEqual(
         (yield* provider.requests).map((r) => r.outcome),
         ["executed", "replayed"]
       )
@@ -60,9 +61,9 @@ describe("simulation/Provider", () => {
       yield* post(provider, { "Idempotency-Key": "k" })
       const other = yield* post(provider, { "Idempotency-Key": "k" }, { ...body, temperature: 0.3 })
 
-      assert.strictEqual(other.status, 422)
-      assert.strictEqual(other.json.error.type, "idempotency_error")
-      assert.strictEqual((yield* provider.ledger).length, 1)
+      strictEqual(other.status, 422)
+      strictEqual(other.json.error.type, "idempotency_error")
+      strictEqual((yield* provider.ledger).length, 1)
     })
   )
 
@@ -77,8 +78,8 @@ describe("simulation/Provider", () => {
         }
       )
 
-      assert.deepStrictEqual(answers.map((a) => a.status).sort(), [200, 409])
-      assert.strictEqual((yield* provider.ledger).length, 1)
+      deepStrictEqual(answers.map((a) => a.status).sort(), [200, 409])
+      strictEqual((yield* provider.ledger).length, 1)
     })
   )
 
@@ -90,7 +91,7 @@ describe("simulation/Provider", () => {
       const b = yield* post(provider, { [Provider.actionHeader]: "a1" })
 
       assert.notStrictEqual(a.json.id, b.json.id)
-      assert.deepStrictEqual(
+      deepStrictEqual(
         (yield* provider.ledger).map((entry) => entry.completionId),
         ["chatcmpl-sim-42-1", "chatcmpl-sim-42-2"]
       )
@@ -109,9 +110,9 @@ describe("simulation/Provider", () => {
         if (answer.status === 429) retryAfter = answer.headers.get("retry-after")
       }
 
-      assert.deepStrictEqual(statuses, [408, 429, 500, 502, 503, 504, 200])
-      assert.strictEqual(retryAfter, "1")
-      assert.strictEqual((yield* provider.ledger).length, 1)
+      deepStrictEqual(statuses, [408, 429, 500, 502, 503, 504, 200])
+      strictEqual(retryAfter, "1")
+      strictEqual((yield* provider.ledger).length, 1)
     })
   )
 
@@ -124,9 +125,9 @@ describe("simulation/Provider", () => {
         Effect.catchAllDefect(() => Effect.succeed("reset"))
       )
 
-      assert.strictEqual(failed, "reset")
-      assert.strictEqual((yield* provider.ledger).length, 0)
-      assert.deepStrictEqual(
+      strictEqual(failed, "reset")
+      strictEqual((yield* provider.ledger).length, 0)
+      deepStrictEqual(
         (yield* provider.requests).map((r) => r.outcome),
         ["reset"]
       )
@@ -154,11 +155,11 @@ describe("simulation/Provider", () => {
       controller.abort()
       const retry = yield* post(provider, { "Idempotency-Key": "k" })
 
-      assert.strictEqual(yield* fiber.await.pipe(Effect.flatten), "aborted")
-      assert.strictEqual(retry.status, 200)
-      assert.strictEqual(retry.json.id, "chatcmpl-sim-42-1")
-      assert.strictEqual((yield* provider.ledger).length, 1)
-      assert.deepStrictEqual(
+      strictEqual(yield* fiber.await.pipe(Effect.flatten), "aborted")
+      strictEqual(retry.status, 200)
+      strictEqual(retry.json.id, "chatcmpl-sim-42-1")
+      strictEqual((yield* provider.ledger).length, 1)
+      deepStrictEqual(
         (yield* provider.requests).map((r) => r.outcome),
         ["hang", "replayed"]
       )
@@ -182,8 +183,8 @@ describe("simulation/Provider", () => {
       const forward = yield* run([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
       const backward = yield* run([11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0])
 
-      assert.deepStrictEqual(forward, backward)
-      assert.deepStrictEqual(forward, [200, 500, 200, 200, 500, 200, 200, 200, 200, 200, 200, 200])
+      deepStrictEqual(forward, backward)
+      deepStrictEqual(forward, [200, 500, 200, 200, 500, 200, 200, 200, 200, 200, 200, 200])
     })
   )
 
@@ -197,8 +198,8 @@ describe("simulation/Provider", () => {
         fetch(`${provider.baseUrl}/ledger`).then((r) => r.json() as Promise<any>)
       )
 
-      assert.strictEqual(refused.status, 401)
-      assert.deepStrictEqual(
+      strictEqual(refused.status, 401)
+      deepStrictEqual(
         ledger.entries.map((entry: Provider.LedgerEntry) => entry.action),
         ["a9"]
       )
@@ -209,7 +210,7 @@ describe("simulation/Provider", () => {
     Effect.gen(function* () {
       const error = yield* Effect.scoped(Provider.make({ faultRate: 1.5 })).pipe(Effect.flip)
 
-      assert.strictEqual(error.message, "Invalid simulated provider options: faultRate must be in [0, 1], got 1.5")
+      strictEqual(error.message, "Invalid simulated provider options: faultRate must be in [0, 1], got 1.5")
     })
   )
 })

@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { assertFalse, assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import Database from "better-sqlite3"
 import { Effect } from "effect"
 import { mkdtempSync } from "node:fs"
@@ -62,27 +63,27 @@ describe("simulation", () => {
 
         const report = yield* Simulation.run(settings(db))
 
-        assert.strictEqual(report.idempotent.actions, 60)
-        assert.strictEqual(report.idempotent.duplicateBillableEvents, 0)
-        assert.strictEqual(report.idempotent.duplicateOutputs, 0)
-        assert.strictEqual(report.idempotent.duplicateRows, 0)
-        assert.strictEqual(report.idempotent.billableEvents, 60 - report.idempotent.deadLetters)
+        strictEqual(report.idempotent.actions, 60)
+        strictEqual(report.idempotent.duplicateBillableEvents, 0)
+        strictEqual(report.idempotent.duplicateOutputs, 0)
+        strictEqual(report.idempotent.duplicateRows, 0)
+        strictEqual(report.idempotent.billableEvents, 60 - report.idempotent.deadLetters)
         assert.isAbove(report.naive.duplicateBillableEvents, 0)
         assert.isAbove(report.naive.duplicateRows, 0)
-        assert.strictEqual(report.naive.wastedCostUsd, Report.cents(report.naive.duplicateBillableEvents * 0.01))
-        assert.isTrue(Report.isClean(report.idempotent))
-        assert.isFalse(Report.isClean(report.naive))
+        strictEqual(report.naive.wastedCostUsd, Report.cents(report.naive.duplicateBillableEvents * 0.01))
+        assertTrue(Report.isClean(report.idempotent))
+        assertFalse(Report.isClean(report.naive))
 
-        assert.strictEqual(beyondFirstInFile(db, "ledger_idempotent"), 0)
-        assert.strictEqual(beyondFirstInFile(db, "outputs_idempotent"), 0)
-        assert.strictEqual(beyondFirstInFile(db, "ledger_naive"), report.naive.duplicateBillableEvents)
-        assert.strictEqual(beyondFirstInFile(db, "outputs_naive"), report.naive.duplicateRows)
-        assert.strictEqual(countInFile(db, "SELECT COUNT(*) AS n FROM ledger_naive"), report.naive.billableEvents)
-        assert.strictEqual(
+        strictEqual(beyondFirstInFile(db, "ledger_idempotent"), 0)
+        strictEqual(beyondFirstInFile(db, "outputs_idempotent"), 0)
+        strictEqual(beyondFirstInFile(db, "ledger_naive"), report.naive.duplicateBillableEvents)
+        strictEqual(beyondFirstInFile(db, "outputs_naive"), report.naive.duplicateRows)
+        strictEqual(countInFile(db, "SELECT COUNT(*) AS n FROM ledger_naive"), report.naive.billableEvents)
+        strictEqual(
           countInFile(db, "SELECT COUNT(*) AS n FROM ai_idempotency WHERE status = 'succeeded'"),
           60 - report.idempotent.deadLetters
         )
-        assert.strictEqual(countInFile(db, "SELECT COUNT(*) AS n FROM ai_dead_letters"), report.idempotent.deadLetters)
+        strictEqual(countInFile(db, "SELECT COUNT(*) AS n FROM ai_dead_letters"), report.idempotent.deadLetters)
       }),
     60_000
   )
@@ -104,11 +105,11 @@ describe("simulation", () => {
 
         const hangs = report.naive.retriesByReason["RequestTimeout"] ?? 0
         assert.isAbove(hangs, 0)
-        assert.strictEqual(report.naive.duplicateBillableEvents, hangs)
-        assert.strictEqual(report.naive.duplicateRows, 0)
-        assert.strictEqual(report.idempotent.retriesByReason["RequestTimeout"], hangs)
-        assert.strictEqual(report.idempotent.duplicateBillableEvents, 0)
-        assert.strictEqual(report.idempotent.billableEvents, 60)
+        strictEqual(report.naive.duplicateBillableEvents, hangs)
+        strictEqual(report.naive.duplicateRows, 0)
+        strictEqual(report.idempotent.retriesByReason["RequestTimeout"], hangs)
+        strictEqual(report.idempotent.duplicateBillableEvents, 0)
+        strictEqual(report.idempotent.billableEvents, 60)
       }),
     60_000
   )
@@ -131,12 +132,9 @@ describe("simulation", () => {
         const first = yield* Simulation.run(settings(db, { faultRate: 0.15 }))
         const second = yield* Simulation.run(settings(db, { faultRate: 0.15 }))
 
-        assert.deepStrictEqual(counts(second.idempotent), counts(first.idempotent))
-        assert.deepStrictEqual(counts(second.naive), counts(first.naive))
-        assert.strictEqual(
-          countInFile(db, "SELECT COUNT(*) AS n FROM outputs_idempotent"),
-          60 - second.idempotent.deadLetters
-        )
+        deepStrictEqual(counts(second.idempotent), counts(first.idempotent))
+        deepStrictEqual(counts(second.naive), counts(first.naive))
+        strictEqual(countInFile(db, "SELECT COUNT(*) AS n FROM outputs_idempotent"), 60 - second.idempotent.deadLetters)
       }),
     60_000
   )
@@ -151,12 +149,12 @@ describe("simulation", () => {
           settings(db, { actions: 10, redeliveryRate: 1, faultRate: 1, provider: { faultKinds: ["503"] } })
         )
 
-        assert.strictEqual(report.idempotent.deadLetters, 10)
-        assert.strictEqual(report.naive.deadLetters, 10)
-        assert.strictEqual(report.idempotent.billableEvents, 0)
-        assert.strictEqual(report.idempotent.attempts, 80)
-        assert.deepStrictEqual(report.idempotent.retriesByReason, { ServerError: 60 })
-        assert.strictEqual(countInFile(db, "SELECT COUNT(*) AS n FROM ai_dead_letters"), 10)
+        strictEqual(report.idempotent.deadLetters, 10)
+        strictEqual(report.naive.deadLetters, 10)
+        strictEqual(report.idempotent.billableEvents, 0)
+        strictEqual(report.idempotent.attempts, 80)
+        deepStrictEqual(report.idempotent.retriesByReason, { ServerError: 60 })
+        strictEqual(countInFile(db, "SELECT COUNT(*) AS n FROM ai_dead_letters"), 10)
       }),
     60_000
   )
@@ -180,15 +178,15 @@ describe("simulation/Workload", () => {
       const empty = yield* Effect.flip(Workload.parseRequests("\n  \n", "r.jsonl"))
 
       assert.match(notJson.message, /^--requests r\.jsonl line 3: not valid JSON \(/)
-      assert.strictEqual(
+      strictEqual(
         notRequest.message,
         "--requests r.jsonl line 2: not a chat completion request (messages: messages must hold at least one message)"
       )
-      assert.strictEqual(
+      strictEqual(
         streamed.message,
         "--requests r.jsonl line 1: streamed requests (stream: true) are not supported by the simulation"
       )
-      assert.strictEqual(empty.message, "--requests r.jsonl: the file holds no requests")
+      strictEqual(empty.message, "--requests r.jsonl: the file holds no requests")
     })
   )
 
@@ -199,8 +197,8 @@ describe("simulation/Workload", () => {
 
       const requests = yield* Workload.parseRequests(text, "examples/requests.jsonl")
 
-      assert.strictEqual(requests.length, 50)
-      assert.deepStrictEqual(
+      strictEqual(requests.length, 50)
+      deepStrictEqual(
         new Set(requests.map((r) => r.model)),
         new Set(["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1"])
       )
@@ -216,22 +214,22 @@ describe("simulation/Workload", () => {
 
       const kinds = { first: 0, concurrent: 0, later: 0 }
       queue.forEach((d) => kinds[d.kind]++)
-      assert.deepStrictEqual(kinds, { first: 1000, concurrent: 20, later: 27 })
-      assert.deepStrictEqual(again, queue)
-      assert.strictEqual(actions[5]!.key, "chatmsg:conv_1:msg_5")
-      assert.strictEqual(actions[5]!.id, "conv_1/msg_5")
+      deepStrictEqual(kinds, { first: 1000, concurrent: 20, later: 27 })
+      deepStrictEqual(again, queue)
+      strictEqual(actions[5]!.key, "chatmsg:conv_1:msg_5")
+      strictEqual(actions[5]!.id, "conv_1/msg_5")
       const firstLater = queue.findIndex((d) => d.kind === "later")
-      assert.isTrue(queue.slice(firstLater).every((d) => d.kind === "later"))
+      assertTrue(queue.slice(firstLater).every((d) => d.kind === "later"))
       const concurrentAt = queue.findIndex((d) => d.kind === "concurrent")
-      assert.strictEqual(queue[concurrentAt - 1]!.action.id, queue[concurrentAt]!.action.id)
+      strictEqual(queue[concurrentAt - 1]!.action.id, queue[concurrentAt]!.action.id)
     })
   )
 })
 
 describe("simulation/Report", () => {
   it("counts duplicates beyond the first and takes nearest-rank percentiles", () => {
-    assert.strictEqual(Report.beyondFirst([1, 3, 2, 0]), 3)
-    assert.deepStrictEqual(
+    strictEqual(Report.beyondFirst([1, 3, 2, 0]), 3)
+    deepStrictEqual(
       Report.distinctPerGroup([
         ["a", "x"],
         ["a", "x"],
@@ -243,9 +241,9 @@ describe("simulation/Report", () => {
         ["b", 1]
       ])
     )
-    assert.strictEqual(Report.percentile([5, 1, 4, 2, 3], 50), 3)
-    assert.strictEqual(Report.percentile([5, 1, 4, 2, 3], 99), 5)
-    assert.strictEqual(Report.percentile([], 50), 0)
-    assert.strictEqual(Report.cents(0.1 + 0.2), 0.3)
+    strictEqual(Report.percentile([5, 1, 4, 2, 3], 50), 3)
+    strictEqual(Report.percentile([5, 1, 4, 2, 3], 99), 5)
+    strictEqual(Report.percentile([], 50), 0)
+    strictEqual(Report.cents(0.1 + 0.2), 0.3)
   })
 })

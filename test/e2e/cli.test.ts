@@ -4,6 +4,7 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
+import { assertFalse, assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { ConfigProvider, Effect, Layer } from "effect"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -51,7 +52,7 @@ describe("effect-idempotency simulate", () => {
           json
         ])
 
-        assert.strictEqual(
+        strictEqual(
           result.stderr
             .split("\n")
             .filter((l) => l !== "" && !progressLine.test(l))
@@ -60,7 +61,7 @@ describe("effect-idempotency simulate", () => {
         )
         assert.include(result.stderr, "idempotent: 100% (")
         assert.include(result.stderr, "naive: 100% (")
-        assert.strictEqual(result.code, 0)
+        strictEqual(result.code, 0)
         assert.include(result.stdout, "effect-idempotency simulate: 40 actions, concurrency 8, fault rate 5%")
         assert.match(result.stdout, /\nduplicate billable events\s+0\s+\d+\n/)
         assert.match(result.stdout, /\nduplicate outputs\s+0\s+\d+\n/)
@@ -81,10 +82,10 @@ describe("effect-idempotency simulate", () => {
             assert.isNumber(run[field], field)
           }
         }
-        assert.strictEqual(report.idempotent.actions, 40)
-        assert.strictEqual(report.idempotent.duplicateBillableEvents, 0)
-        assert.strictEqual(report.settings.db, db)
-        assert.deepStrictEqual(
+        strictEqual(report.idempotent.actions, 40)
+        strictEqual(report.idempotent.duplicateBillableEvents, 0)
+        strictEqual(report.settings.db, db)
+        deepStrictEqual(
           readdirSync(dir).filter((f) => f.startsWith("report")),
           ["report.json"]
         )
@@ -105,13 +106,13 @@ describe("effect-idempotency simulate", () => {
           }
         )
 
-        assert.strictEqual(result.code, 0)
+        strictEqual(result.code, 0)
         const lines = result.stderr.split("\n")
-        assert.deepStrictEqual(
+        deepStrictEqual(
           lines.map((line) => line.split("\r").at(-1)),
           ["idempotent: 100% (10/10 deliveries)", "naive: 100% (10/10 deliveries)", ""]
         )
-        assert.isTrue(lines[0]!.startsWith("\ridempotent: 10% (1/10 deliveries)\ridempotent: 20% (2/10 deliveries)"))
+        assertTrue(lines[0]!.startsWith("\ridempotent: 10% (1/10 deliveries)\ridempotent: 20% (2/10 deliveries)"))
       }),
     60_000
   )
@@ -190,18 +191,18 @@ describe("effect-idempotency simulate", () => {
 
           const result = yield* runCli(["simulate", ...args(dir), "--json", json])
 
-          assert.strictEqual(result.code, 2)
-          assert.strictEqual(result.stdout, "")
-          assert.isTrue(result.stderr.endsWith("\n"))
+          strictEqual(result.code, 2)
+          strictEqual(result.stdout, "")
+          assertTrue(result.stderr.endsWith("\n"))
           const lines = result.stderr.slice(0, -1).split("\n")
-          assert.strictEqual(lines.length, 1, result.stderr)
+          strictEqual(lines.length, 1, result.stderr)
           if (typeof expected === "string") {
-            assert.strictEqual(lines[0], expected)
+            strictEqual(lines[0], expected)
           } else {
             assert.match(lines[0]!, expected)
           }
           assert.notInclude(result.stderr, "    at ")
-          assert.isFalse(existsSync(json))
+          assertFalse(existsSync(json))
         })
       )
     }
@@ -210,9 +211,9 @@ describe("effect-idempotency simulate", () => {
       Effect.gen(function* () {
         const result = yield* runCli(["simulat"])
 
-        assert.strictEqual(result.code, 2)
-        assert.strictEqual(result.stdout, "")
-        assert.strictEqual(
+        strictEqual(result.code, 2)
+        strictEqual(result.stdout, "")
+        strictEqual(
           result.stderr,
           "effect-idempotency: Invalid subcommand for effect-idempotency - use one of 'simulate', 'dlq' (see --help)\n"
         )
@@ -245,10 +246,10 @@ describe("effect-idempotency dlq", () => {
         const listed = yield* runCli(["dlq", "list", "--db", db])
         const unconfigured = yield* runCli(["dlq", "replay", "chatmsg:conv_0:msg_0", "--db", db])
 
-        assert.strictEqual(simulated.code, 0)
+        strictEqual(simulated.code, 0)
         assert.match(simulated.stdout, /\ndead letters\s+2\s+2\n/)
-        assert.strictEqual(listed.code, 0)
-        assert.deepStrictEqual(
+        strictEqual(listed.code, 0)
+        deepStrictEqual(
           listed.stdout
             .trim()
             .split("\n")
@@ -256,8 +257,8 @@ describe("effect-idempotency dlq", () => {
             .sort(),
           ["chatmsg:conv_0:msg_0", "chatmsg:conv_0:msg_1"]
         )
-        assert.strictEqual(unconfigured.code, 2)
-        assert.strictEqual(
+        strictEqual(unconfigured.code, 2)
+        strictEqual(
           unconfigured.stderr,
           `effect-idempotency: cannot replay "chatmsg:conv_0:msg_0": set ${Replay.baseUrlVariable} to the provider's API root (e.g. http://127.0.0.1:8080/v1)\n`
         )
@@ -276,13 +277,13 @@ describe("effect-idempotency dlq", () => {
         )
         const after = yield* runCli(["dlq", "list", "--db", db])
 
-        assert.strictEqual(replayed.result.stderr, "")
-        assert.strictEqual(replayed.result.code, 0)
-        assert.deepStrictEqual(
+        strictEqual(replayed.result.stderr, "")
+        strictEqual(replayed.result.code, 0)
+        deepStrictEqual(
           replayed.ledger.map((entry) => entry.idempotencyKey),
           ["chatmsg:conv_0:msg_0"]
         )
-        assert.deepStrictEqual(
+        deepStrictEqual(
           after.stdout
             .trim()
             .split("\n")

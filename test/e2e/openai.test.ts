@@ -2,7 +2,8 @@
  * The official `openai` SDK (v6) as a real client of the fake provider on loopback: the SDK's own retries carry
  * whatever Idempotency-Key header the caller gave, so the provider bills once; without one they bill again.
  */
-import { assert, describe, it } from "@effect/vitest"
+import { describe, it } from "@effect/vitest"
+import { deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Effect } from "effect"
 import OpenAI from "openai"
 import * as Provider from "../../src/simulation/Provider.js"
@@ -41,13 +42,13 @@ describe("openai SDK against the fake provider", () => {
           sdk(provider).chat.completions.create(body, { headers: { "Idempotency-Key": "order-42" } })
         )
 
-        assert.strictEqual(completion.id, "chatcmpl-sim-42-1")
-        assert.deepStrictEqual(yield* wire(provider), [
+        strictEqual(completion.id, "chatcmpl-sim-42-1")
+        deepStrictEqual(yield* wire(provider), [
           { key: "order-42", retry: "0", outcome: "hang" },
           { key: "order-42", retry: "1", outcome: "500" },
           { key: "order-42", retry: "2", outcome: "replayed" }
         ])
-        assert.deepStrictEqual(
+        deepStrictEqual(
           (yield* provider.ledger).map((entry) => entry.idempotencyKey),
           ["order-42"]
         )
@@ -69,7 +70,7 @@ describe("openai SDK against the fake provider", () => {
           sdk(provider, { defaultHeaders: { "Idempotency-Key": "job-7" } }).chat.completions.create(body)
         )
 
-        assert.deepStrictEqual(
+        deepStrictEqual(
           (yield* wire(provider)).map((r) => [r.key, r.outcome]),
           [
             ["job-7", "reset"],
@@ -77,7 +78,7 @@ describe("openai SDK against the fake provider", () => {
             ["job-7", "executed"]
           ]
         )
-        assert.strictEqual((yield* provider.ledger).length, 1)
+        strictEqual((yield* provider.ledger).length, 1)
       }),
     30_000
   )
@@ -92,15 +93,15 @@ describe("openai SDK against the fake provider", () => {
           sdk(provider).chat.completions.create(body, { idempotencyKey: "order-42" })
         )
 
-        assert.strictEqual(completion.id, "chatcmpl-sim-42-2")
-        assert.deepStrictEqual(
+        strictEqual(completion.id, "chatcmpl-sim-42-2")
+        deepStrictEqual(
           (yield* wire(provider)).map((r) => [r.key, r.outcome]),
           [
             [null, "hang"],
             [null, "executed"]
           ]
         )
-        assert.strictEqual((yield* provider.ledger).length, 2)
+        strictEqual((yield* provider.ledger).length, 2)
       }),
     30_000
   )
