@@ -160,9 +160,14 @@ const stepsOf = (
   const counter = Metric.counter("effect_idempotency_bench_total", { incremental: true })
   const claimedCounter = Metric.tagged(counter, "outcome", "claimed")
   const heartbeat = Effect.sleep(Duration.minutes(100)).pipe(Effect.forever)
-  const freshCall = (index: number, options: { readonly heartbeat?: Duration.Duration }) =>
-    Idempotency.execute(Effect.succeed(Variants.answer), {
-      key: `profile:fresh:${index}`,
+  const later = Effect.promise(() => Promise.resolve(Variants.answer))
+  const freshCall = (
+    index: number,
+    options: { readonly heartbeat?: Duration.Duration },
+    action: Effect.Effect<typeof Variants.Answer.Type> = Effect.succeed(Variants.answer)
+  ) =>
+    Idempotency.execute(action, {
+      key: `profile:fresh:${index}:${action === later ? "later" : "now"}`,
       request: Variants.request,
       success: Variants.Answer,
       ...options
@@ -287,6 +292,11 @@ const stepsOf = (
     {
       label: "execute, fresh, heartbeat off (Duration.infinity)",
       run: (index) => freshCall(index, { heartbeat: Duration.infinity })
+    },
+    { label: "execute, fresh, asynchronous action, defaults (= (g))", run: (index) => freshCall(index, {}, later) },
+    {
+      label: "execute, fresh, asynchronous action, heartbeat off",
+      run: (index) => freshCall(index, { heartbeat: Duration.infinity }, later)
     },
     {
       label: "execute, fresh, memory store",
