@@ -7,8 +7,8 @@
  *   bill twice); a successful replay removes the entry.
  * - `dlq discard KEY [--db FILE]`: removes the entry without re-running it.
  *
- * The queue is the `ai_dead_letters` table of `--db` (default `effect-idempotency.db`). A missing file is an
- * error, never silently created.
+ * The queue is the `ai_dead_letters` table of `--db` (default `.sim/simulate.db`, the file `simulate` writes). A
+ * missing file is an error, never silently created.
  *
  * @since 0.1.0
  */
@@ -22,12 +22,13 @@ import * as DeadLetterQueue from "../DeadLetterQueue.js"
 import { Output } from "./Output.js"
 
 /**
- * The SQLite file the dead-letter commands read when `--db` is not given.
+ * The SQLite file the CLI uses when `--db` is not given: the one `simulate` writes, under `.sim/` in the working
+ * directory.
  *
  * @since 0.1.0
  * @category constants
  */
-export const defaultDb = "effect-idempotency.db"
+export const defaultDb = ".sim/simulate.db"
 
 /**
  * `--db` names a file that does not exist.

@@ -12,6 +12,7 @@ import { randomUUID } from "node:crypto"
 import * as Report from "../simulation/Report.js"
 import * as Simulation from "../simulation/Simulation.js"
 import * as Workload from "../simulation/Workload.js"
+import { defaultDb } from "./dlq.js"
 import { Output } from "./Output.js"
 
 /**
@@ -56,9 +57,6 @@ export class ReportWriteError extends Data.TaggedError("ReportWriteError")<{
     return `--json ${this.path}: could not write the report (${this.reason})`
   }
 }
-
-/** Where the database goes when `--db` is not given: a file under `.sim/` in the working directory. */
-const defaultDb = ".sim/simulate.db"
 
 /** How many distinct requests are generated when `--requests` is not given. */
 const generatedRequests = 50
