@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
+import * as Crypto from "node:crypto"
 import { Effect, Schema } from "effect"
 import * as internal from "./internal/fingerprint.js"
 
@@ -74,7 +74,13 @@ export const canonicalize = (value: unknown): string => {
  * @since 0.1.0
  * @category fingerprints
  */
-export const hash = (value: unknown): string => createHash("sha256").update(canonicalize(value), "utf8").digest("hex")
+export const hash = (value: unknown): string => sha256Hex(canonicalize(value))
+
+/** Node's one-shot `crypto.hash` (Node 20.12 and later) is several times cheaper than `createHash` on short text. */
+const sha256Hex: (text: string) => string =
+  typeof Crypto.hash === "function"
+    ? (text) => Crypto.hash("sha256", text, "hex")
+    : (text) => Crypto.createHash("sha256").update(text, "utf8").digest("hex")
 
 /**
  * `hash` as an Effect that fails with `UnserializableRequest`.
