@@ -1,27 +1,38 @@
 /**
- * The engine behind `Idempotency`: claim or read a key, run the effect while owning it (with heartbeats),
+ * The engine behind `Idempotency`: read or claim a key, run the effect while owning it (with heartbeats),
  * then store, fail or release the claim; and the accepted/completed split of `submit`, `poll` and `await`.
+ *
+ * The paths every call takes (a replay; a fresh claim) are written as plain `flatMap` chains that do only what
+ * they need: a replay checks the key, fingerprints the request, reads the record and decodes it, and nothing
+ * else; the owner token, lease and heartbeat exist only once a call claims.
  *
  * @internal
  */
-import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, Metric, Option, Ref, Schema, type Tracer } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Fiber, FiberRef, Metric, Option, Tracer } from "effect"
+import type { MetricLabel } from "effect"
 import * as CallError from "../CallError.js"
 import * as Fingerprint from "../Fingerprint.js"
 import type { AwaitOptions, ExecuteOptions, Outcome, PollOptions, SubmitOptions } from "../Idempotency.js"
 import * as IdempotencyKey from "../IdempotencyKey.js"
 import type { IdempotencyRecord, IdempotencyStoreShape } from "../IdempotencyStore.js"
 import { IdempotencyStore, type IdempotencyStoreError, type LeaseLost } from "../IdempotencyStore.js"
-import { PayloadMismatch, RequestInProgress, RequestNotFound, ResponseInvalid } from "./idempotencyErrors.js"
-import { encodeJson, settleOutcome, toOutcome } from "./idempotencyCodec.js"
-import { makeWaiter, waitForChange } from "./idempotencyWait.js"
+import {
+  PayloadMismatch,
+  RequestInProgress,
+  RequestNotFound,
+  ResponseInvalid,
+  type StoredValueInvalid
+} from "./idempotencyErrors.js"
+import { encodeJson, replay, toOutcome } from "./idempotencyCodec.js"
+import { makeWaiter, type Waiter, waitForChange } from "./idempotencyWait.js"
 
 type Restore = <X, E, R>(effect: Effect.Effect<X, E, R>) => Effect.Effect<X, E, R>
 
 /** A claimed key is kept this long after its first claim unless the caller says otherwise. */
-const defaultTtl = Duration.hours(24)
+const defaultTtl = Duration.toMillis(Duration.hours(24))
 
 /** Long enough for a slow model call, short enough that a crashed caller's key is retaken within minutes. */
-const defaultLease = Duration.minutes(5)
+const defaultLease = Duration.toMillis(Duration.minutes(5))
 
 const never = (): boolean => false
 
@@ -41,98 +52,146 @@ const counters = Object.fromEntries(
   outcomes.map((outcome) => [outcome, Metric.tagged(executions, "outcome", outcome)])
 ) as Record<ExecutionOutcome, typeof executions>
 
-const observe = (span: Tracer.Span, outcome: ExecutionOutcome): Effect.Effect<void> =>
-  Effect.zipRight(
-    Effect.sync(() => span.attribute("idempotency.outcome", outcome)),
-    Metric.increment(counters[outcome])
-  )
+/**
+ * What a call reads from its fiber once, when it starts: its span, the services in its context, its `Clock`
+ * and its metric labels. The hot paths use them from plain callbacks instead of one effect step each.
+ */
+interface Ambient {
+  readonly span: Tracer.Span
+  readonly context: Context.Context<never>
+  readonly clock: Clock.Clock
+  readonly labels: ReadonlyArray<MetricLabel.MetricLabel>
+}
+
+/**
+ * Sets the outcome on the span and counts it, as `Metric.increment` would (with the fiber's metric labels).
+ * It acts at once: call it only while the call runs (inside a callback), never while building an effect.
+ */
+const observe = (ambient: Ambient, outcome: ExecutionOutcome): void => {
+  ambient.span.attribute("idempotency.outcome", outcome)
+  counters[outcome].unsafeUpdate(1, ambient.labels)
+}
 
 /** Like Effect's own library spans, ours skip the stack trace: it costs more than a replay's decoding. */
 const spanOptions = (key: string) => ({ attributes: { "idempotency.key": key }, captureStackTrace: false })
 
-/** Runs `body` in the span `name` and hands it the span, so attributes are set on it without a lookup. */
+const noTime = BigInt(0)
+
+/**
+ * Runs `body` in the span `name` and hands it the span and what else it needs from the fiber. It does what
+ * `Effect.withSpan` does (the span is the parent of everything `body` runs and ends with `body`'s exit), in one
+ * uninterruptible region where `withSpan` takes two: every call pays for its span, a replay included.
+ */
 const traced = <A, E, R>(
   name: string,
   key: string,
-  body: (span: Tracer.Span) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E, R> => Effect.useSpan(name, spanOptions(key), (span) => Effect.withParentSpan(body(span), span))
+  body: (ambient: Ambient) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.makeSpan(name, spanOptions(key)), (span) =>
+      Effect.withFiberRuntime<A, E, R>((fiber) => {
+        const context = fiber.getFiberRef(FiberRef.currentContext)
+        const timed = fiber.getFiberRef(FiberRef.currentTracerTimingEnabled)
+        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+        const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+        const end = (exit: Exit.Exit<A, E>) =>
+          Effect.flatMap(FiberRef.set(FiberRef.currentContext, context), () => {
+            span.end(timed ? clock.unsafeCurrentTimeNanos() : noTime, exit)
+            return exit
+          })
+        return Effect.zipRight(
+          FiberRef.set(FiberRef.currentContext, Context.add(context, Tracer.ParentSpan, span)),
+          Effect.matchCauseEffect(restore(body({ span, context, clock, labels })), {
+            onFailure: (cause) => end(Exit.failCause(cause)),
+            onSuccess: (value) => end(Exit.succeed(value))
+          })
+        )
+      })
+    )
+  )
 
-interface Plan<A, AI, AR, F, FI, FR, E, RE, RR> {
-  readonly span: Tracer.Span
+/** What every call knows before it looks at the store. */
+interface Call<A, AI, AR, F, FI, FR, Req, E, RE, RR> {
+  readonly ambient: Ambient
   readonly key: IdempotencyKey.IdempotencyKey
   readonly requestHash: string
-  readonly owner: string
   readonly store: IdempotencyStoreShape
-  readonly success: Schema.Schema<A, AI, AR>
-  readonly failure: Schema.Schema<F, FI, FR> | undefined
+  readonly options: SubmitOptions<A, AI, AR, F, FI, FR, Req, E, RE, RR>
+  /** Milliseconds. */
   readonly ttl: number
+  /** Milliseconds. */
   readonly lease: number
+}
+
+/** What a call that claimed the key adds. */
+interface Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR> extends Call<A, AI, AR, F, FI, FR, Req, E, RE, RR> {
+  readonly owner: string
   /** Milliseconds between lease extensions; 0 when heartbeats are off. */
   readonly heartbeat: number
   readonly isFatal: (error: E) => boolean
   readonly isOutcomeUnknown: (error: E) => boolean
-  readonly recover: ((key: IdempotencyKey.IdempotencyKey) => Effect.Effect<Option.Option<A>, RE, RR>) | undefined
 }
 
-const finiteMillis = (name: string, input: Duration.DurationInput): Effect.Effect<number> => {
+/** A finite, non-negative whole number of milliseconds, or `undefined`. */
+const finiteMillis = (input: Duration.DurationInput | undefined, fallback: number): number | undefined => {
+  if (input === undefined) return fallback
   const millis = Duration.toMillis(Duration.decode(input))
-  return Number.isFinite(millis) && millis >= 0
-    ? Effect.succeed(Math.floor(millis))
-    : Effect.dieMessage(`Idempotency: the ${name} option must be a finite, non-negative duration`)
+  return Number.isFinite(millis) && millis >= 0 ? Math.floor(millis) : undefined
 }
 
-const makePlan = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
+const notFinite = (name: string) =>
+  Effect.dieMessage(`Idempotency: the ${name} option must be a finite, non-negative duration`)
+
+/**
+ * Checks the key and the durations, fingerprints the request (the whole request, or the part the
+ * `fingerprint` option picks) and finds the store, then hands the call to `next`.
+ */
+const prepare = <A, AI, AR, F, FI, FR, Req, E, RE, RR, X, EX, RX>(
   options: SubmitOptions<A, AI, AR, F, FI, FR, Req, E, RE, RR>,
-  span: Tracer.Span
-): Effect.Effect<
-  Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
-  IdempotencyKey.InvalidIdempotencyKey | Fingerprint.UnserializableRequest,
-  IdempotencyStore
-> =>
-  Effect.gen(function* () {
-    const key = yield* IdempotencyKey.validate(options.key)
-
-    const fingerprint = options.fingerprint
-    const requestHash = yield* Effect.suspend(() =>
-      Fingerprint.hashEffect(fingerprint === undefined ? options.request : fingerprint(options.request))
-    )
-
-    const ttl = yield* finiteMillis("ttl", options.ttl ?? defaultTtl)
-    const lease = yield* finiteMillis("lease", options.lease ?? defaultLease)
-    const heartbeatInput = Duration.decode(options.heartbeat ?? Duration.millis(lease / 3))
-    const heartbeat = Duration.isFinite(heartbeatInput) ? Math.floor(Duration.toMillis(heartbeatInput)) : 0
-
-    const store = yield* IdempotencyStore
-    return {
-      span,
-      key,
-      requestHash,
-      owner: globalThis.crypto.randomUUID(),
-      store,
-      success: options.success,
-      failure: options.failure,
-      ttl,
-      lease,
-      heartbeat,
-      isFatal: options.isFatal ?? CallError.isFatal,
-      isOutcomeUnknown: options.isOutcomeUnknown ?? never,
-      recover: options.recover
+  ambient: Ambient,
+  next: (call: Call<A, AI, AR, F, FI, FR, Req, E, RE, RR>) => Effect.Effect<X, EX, RX>
+): Effect.Effect<X, EX | IdempotencyKey.InvalidIdempotencyKey | Fingerprint.UnserializableRequest, RX> =>
+  Effect.flatMap(
+    IdempotencyKey.validate(options.key),
+    (key): Effect.Effect<X, EX | Fingerprint.UnserializableRequest, RX> => {
+      let requestHash: string
+      try {
+        requestHash = Fingerprint.hash(
+          options.fingerprint === undefined ? options.request : options.fingerprint(options.request)
+        )
+      } catch (error) {
+        return error instanceof Fingerprint.UnserializableRequest ? Effect.fail(error) : Effect.die(error)
+      }
+      const ttl = finiteMillis(options.ttl, defaultTtl)
+      if (ttl === undefined) return notFinite("ttl")
+      const lease = finiteMillis(options.lease, defaultLease)
+      if (lease === undefined) return notFinite("lease")
+      // The signatures of execute and submit require the store, so it is in the context.
+      const store = Context.unsafeGet(ambient.context, IdempotencyStore)
+      return next({ ambient, key, requestHash, store, options, ttl, lease })
     }
-  })
-
-const claim = <A, AI, AR, F, FI, FR, E, RE, RR>(plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    plan.store.claim({
-      key: plan.key,
-      requestHash: plan.requestHash,
-      owner: plan.owner,
-      now,
-      leaseExpiresAt: now + plan.lease,
-      expiresAt: now + plan.ttl
-    })
   )
 
-const release = <A, AI, AR, F, FI, FR, E, RE, RR>(plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>): Effect.Effect<void> =>
+/** The heartbeat period: the option, or a third of the lease; 0 (off) when infinite or zero. */
+const heartbeatOf = (input: Duration.DurationInput | undefined, lease: number): number => {
+  if (input === undefined) return Math.floor(lease / 3)
+  const millis = Duration.toMillis(Duration.decode(input))
+  return Number.isFinite(millis) ? Math.floor(millis) : 0
+}
+
+const planOf = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
+  call: Call<A, AI, AR, F, FI, FR, Req, E, RE, RR>
+): Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR> => ({
+  ...call,
+  owner: globalThis.crypto.randomUUID(),
+  heartbeat: heartbeatOf(call.options.heartbeat, call.lease),
+  isFatal: call.options.isFatal ?? CallError.isFatal,
+  isOutcomeUnknown: call.options.isOutcomeUnknown ?? never
+})
+
+const release = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR>
+): Effect.Effect<void> =>
   Clock.currentTimeMillis.pipe(
     Effect.flatMap((now) => plan.store.release({ key: plan.key, owner: plan.owner, now })),
     // The caller's own outcome matters more; an unreleased claim is retaken once its lease ends.
@@ -141,8 +200,8 @@ const release = <A, AI, AR, F, FI, FR, E, RE, RR>(plan: Plan<A, AI, AR, F, FI, F
     )
   )
 
-const heartbeatLoop = <A, AI, AR, F, FI, FR, E, RE, RR>(
-  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>
+const heartbeatLoop = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR>
 ): Effect.Effect<never, LeaseLost> => {
   const beat = Clock.currentTimeMillis.pipe(
     Effect.flatMap((now) =>
@@ -156,82 +215,78 @@ const heartbeatLoop = <A, AI, AR, F, FI, FR, E, RE, RR>(
   return Effect.sleep(Duration.millis(plan.heartbeat)).pipe(Effect.zipRight(beat), Effect.forever)
 }
 
-interface Supervised<X, EX> {
-  /** The work's own exit. */
-  readonly exit: Exit.Exit<X, EX>
-  /** Set when a heartbeat found the key taken over; the work was interrupted then. */
-  readonly leaseLost: Option.Option<LeaseLost>
-}
+/**
+ * What follows the work: its own exit, and the `LeaseLost` a heartbeat met (the work was interrupted then),
+ * if any.
+ */
+type AfterWork<X, EX, Y, EY, RY> = (
+  exit: Exit.Exit<X, EX>,
+  leaseLost: LeaseLost | undefined
+) => Effect.Effect<Y, EY, RY>
 
 /**
- * Runs `effect` and reports its own exit. With heartbeats on, the work runs in a fiber of its own beside a
+ * Runs `effect` and hands its own exit to `next`. With heartbeats on, the work runs in a fiber of its own beside a
  * heartbeat fiber that extends the lease: a lost lease interrupts the work and is reported apart, so it cannot
  * be mistaken for one of the work's own errors. When the caller is interrupted, the work is interrupted and
  * its exit still settles the claim; leaving the uninterruptible region then ends the caller as interrupted.
  * With heartbeats off the work runs in the caller's fiber.
  */
-const supervise = <X, EX, RX, A, AI, AR, F, FI, FR, E, RE, RR>(
-  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+const supervise = <X, EX, RX, Y, EY, RY, A, AI, AR, F, FI, FR, Req, E, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR>,
   effect: Effect.Effect<X, EX, RX>,
-  restore: Restore
-): Effect.Effect<Supervised<X, EX>, never, RX> =>
-  plan.heartbeat === 0
-    ? Effect.map(Effect.exit(restore(effect)), (exit) => ({ exit, leaseLost: Option.none() }))
-    : Effect.gen(function* () {
-        const work = yield* Effect.fork(restore(effect))
-
-        // Work that finishes within one turn of the scheduler (in-memory, cached) needs no heartbeat: this
-        // skips a fiber and a timer for it, which would cost more than the work itself.
-        yield* Effect.yieldNow()
-        const early = yield* Fiber.poll(work)
-        if (Option.isSome(early)) {
-          yield* Fiber.inheritAll(work)
-          return { exit: early.value, leaseLost: Option.none() }
-        }
-
-        const lost = yield* Ref.make(Option.none<LeaseLost>())
-        const heart = yield* Effect.fork(
-          restore(
-            Effect.catchAll(heartbeatLoop(plan), (leaseLost) =>
-              Effect.zipRight(Ref.set(lost, Option.some(leaseLost)), Fiber.interrupt(work))
-            )
+  restore: Restore,
+  next: AfterWork<X, EX, Y, EY, RY>
+): Effect.Effect<Y, EY, RX | RY> => {
+  if (plan.heartbeat === 0) return Effect.flatMap(Effect.exit(restore(effect)), (exit) => next(exit, undefined))
+  return Effect.flatMap(Effect.fork(restore(effect)), (work) => {
+    let leaseLost: LeaseLost | undefined = undefined
+    const onLost = (lost: LeaseLost) =>
+      Effect.suspend(() => {
+        leaseLost = lost
+        return Fiber.interruptFork(work)
+      })
+    return Effect.flatMap(Effect.fork(restore(Effect.catchAll(heartbeatLoop(plan), onLost))), (heart) =>
+      Effect.flatMap(Effect.exit(restore(Fiber.await(work))), (awaited) => {
+        const exit = Exit.isSuccess(awaited) ? Effect.succeed(awaited.value) : Fiber.interrupt(work)
+        return Effect.flatMap(exit, (exit) =>
+          Effect.zipRight(
+            Fiber.interruptFork(heart),
+            // As if the work had run in the caller's fiber: its FiberRef changes (log annotations, ...) carry over.
+            Effect.flatMap(Fiber.inheritAll(work), () => next(exit, leaseLost))
           )
         )
-
-        const awaited = yield* Effect.exit(restore(Fiber.await(work)))
-        const exit = Exit.isSuccess(awaited) ? awaited.value : yield* Fiber.interrupt(work)
-        yield* Fiber.interrupt(heart)
-        // As if the work had run in the caller's fiber: its FiberRef changes (log annotations, ...) carry over.
-        yield* Fiber.inheritAll(work)
-
-        return { exit, leaseLost: yield* Ref.get(lost) }
       })
+    )
+  })
+}
 
-const storeSuccess = <A, AI, AR, F, FI, FR, E, RE, RR>(
-  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+const storeSuccess = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR>,
   value: A
 ): Effect.Effect<A, ResponseInvalid | LeaseLost | IdempotencyStoreError, AR> =>
-  Effect.gen(function* () {
-    const response = yield* encodeJson(plan.success, value).pipe(
-      Effect.catchAll((cause) =>
-        Effect.zipRight(release(plan), Effect.fail(new ResponseInvalid({ key: plan.key, cause })))
+  Effect.matchEffect(encodeJson(plan.options.success, value), {
+    onFailure: (cause) => Effect.zipRight(release(plan), Effect.fail(new ResponseInvalid({ key: plan.key, cause }))),
+    onSuccess: (response) =>
+      Effect.as(
+        plan.store.complete({
+          key: plan.key,
+          owner: plan.owner,
+          now: plan.ambient.clock.unsafeCurrentTimeMillis(),
+          response
+        }),
+        value
       )
-    )
-
-    const now = yield* Clock.currentTimeMillis
-    yield* plan.store.complete({ key: plan.key, owner: plan.owner, now, response })
-    return value
   })
 
 type Verdict = "unknown" | "fatal" | "retryable"
 
-const classify = <A, AI, AR, F, FI, FR, E, RE, RR>(
-  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+const classify = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR>,
   error: E
 ): Effect.Effect<Verdict> =>
   Effect.try((): Verdict => {
     if (plan.isOutcomeUnknown(error)) return "unknown"
-    return plan.failure !== undefined && plan.isFatal(error) ? "fatal" : "retryable"
+    return plan.options.failure !== undefined && plan.isFatal(error) ? "fatal" : "retryable"
   }).pipe(
     Effect.catchAll((cause) =>
       Effect.as(
@@ -241,8 +296,8 @@ const classify = <A, AI, AR, F, FI, FR, E, RE, RR>(
     )
   )
 
-const storeFailure = <A, AI, AR, F, FI, FR, E, RE, RR>(
-  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+const storeFailure = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR>,
   error: E,
   cause: Cause.Cause<E>
 ): Effect.Effect<never, E, FR> =>
@@ -252,9 +307,10 @@ const storeFailure = <A, AI, AR, F, FI, FR, E, RE, RR>(
     // The provider may have acted on it: keep the claim until the lease ends, so the next caller recovers first.
     if (verdict === "unknown") return yield* Effect.failCause(cause)
 
-    if (verdict === "fatal" && plan.failure !== undefined) {
-      const encoded = yield* Effect.either(encodeJson(plan.failure, error))
-      if (Either.isRight(encoded)) {
+    const failure = plan.options.failure
+    if (verdict === "fatal" && failure !== undefined) {
+      const encoded = yield* Effect.either(encodeJson(failure, error))
+      if (encoded._tag === "Right") {
         const now = yield* Clock.currentTimeMillis
         yield* plan.store
           .fail({ key: plan.key, owner: plan.owner, now, error: encoded.right })
@@ -275,39 +331,13 @@ const storeFailure = <A, AI, AR, F, FI, FR, E, RE, RR>(
     return yield* Effect.failCause(cause)
   })
 
-/**
- * Everything a caller does while it holds the claim. Runs uninterruptibly except inside `restore`, so the
- * claim is always completed, failed, released or (on purpose) left to its lease.
- */
-const runOwned = <A, E, R, AI, AR, F, FI, FR, RE, RR>(
-  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
-  self: Effect.Effect<A, E, R>,
-  takeover: boolean,
-  restore: Restore
-): Effect.Effect<A, E | RE | LeaseLost | IdempotencyStoreError | ResponseInvalid, R | AR | FR | RR> =>
-  Effect.gen(function* () {
-    yield* observe(plan.span, takeover ? "takeover" : "claimed")
-
-    if (takeover && plan.recover !== undefined) {
-      const recovered = yield* supervise(plan, plan.recover(plan.key), restore)
-      if (Option.isSome(recovered.leaseLost)) return yield* Effect.fail(recovered.leaseLost.value)
-
-      // A failed recover leaves the claim as it is: the earlier attempt's outcome is still unknown.
-      if (Exit.isFailure(recovered.exit)) return yield* Effect.failCause(recovered.exit.cause)
-      if (Option.isSome(recovered.exit.value)) return yield* storeSuccess(plan, recovered.exit.value.value)
-    }
-
-    const ran = yield* supervise(plan, self, restore)
-    if (Option.isSome(ran.leaseLost)) return yield* Effect.fail(ran.leaseLost.value)
-
-    return yield* settle(plan, ran.exit)
-  })
-
 /** Stores, fails or releases the claim according to how the work ended. */
-const settle = <A, E, AI, AR, F, FI, FR, RE, RR>(
-  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
-  exit: Exit.Exit<A, E>
+const settle = <A, E, AI, AR, F, FI, FR, Req, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR>,
+  exit: Exit.Exit<A, E>,
+  leaseLost: LeaseLost | undefined
 ): Effect.Effect<A, E | LeaseLost | IdempotencyStoreError | ResponseInvalid, AR | FR> => {
+  if (leaseLost !== undefined) return Effect.fail(leaseLost)
   if (Exit.isSuccess(exit)) return storeSuccess(plan, exit.value)
   const cause = exit.cause
   return Option.match(Cause.failureOption(cause), {
@@ -317,9 +347,43 @@ const settle = <A, E, AI, AR, F, FI, FR, RE, RR>(
   })
 }
 
-type ClaimStep<X> =
-  | { readonly _tag: "Owned"; readonly value: X }
-  | { readonly _tag: "Existing"; readonly record: IdempotencyRecord }
+/** A caller that took a lapsed claim over asks `recover` first; `Some` finishes the key without running. */
+const recoverThenRun = <A, E, R, AI, AR, F, FI, FR, Req, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR>,
+  recover: (key: IdempotencyKey.IdempotencyKey) => Effect.Effect<Option.Option<A>, RE, RR>,
+  self: Effect.Effect<A, E, R>,
+  restore: Restore
+): Effect.Effect<A, E | RE | LeaseLost | IdempotencyStoreError | ResponseInvalid, R | AR | FR | RR> =>
+  supervise(
+    plan,
+    recover(plan.key),
+    restore,
+    (exit, leaseLost): Effect.Effect<A, E | RE | LeaseLost | IdempotencyStoreError | ResponseInvalid, R | AR | FR> => {
+      if (leaseLost !== undefined) return Effect.fail(leaseLost)
+
+      // A failed recover leaves the claim as it is: the earlier attempt's outcome is still unknown.
+      if (Exit.isFailure(exit)) return Effect.failCause(exit.cause)
+      if (Option.isSome(exit.value)) return storeSuccess(plan, exit.value.value)
+      return supervise(plan, self, restore, (exit, leaseLost) => settle(plan, exit, leaseLost))
+    }
+  )
+
+/**
+ * Everything a caller does while it holds the claim. Runs uninterruptibly except inside `restore`, so the
+ * claim is always completed, failed, released or (on purpose) left to its lease.
+ */
+const runOwned = <A, E, R, AI, AR, F, FI, FR, Req, RE, RR>(
+  plan: Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR>,
+  self: Effect.Effect<A, E, R>,
+  takeover: boolean,
+  restore: Restore
+): Effect.Effect<A, E | RE | LeaseLost | IdempotencyStoreError | ResponseInvalid, R | AR | FR | RR> => {
+  observe(plan.ambient, takeover ? "takeover" : "claimed")
+  const recover = plan.options.recover
+  return takeover && recover !== undefined
+    ? recoverThenRun(plan, recover, self, restore)
+    : supervise(plan, self, restore, (exit, leaseLost) => settle(plan, exit, leaseLost))
+}
 
 /** Whether a claim could take `record` over: its owner's lease is over and it is for the same request. */
 const mayTakeOver = (record: IdempotencyRecord, requestHash: string, now: number): boolean =>
@@ -329,74 +393,101 @@ const mayTakeOver = (record: IdempotencyRecord, requestHash: string, now: number
  * One look at the key. A record that no claim could change (completed, held under a running lease, or made for
  * another request) is answered from a single read, so a replay costs one primary-key read; only a key that
  * may be claimable costs a claim. `onClaimed` runs in the uninterruptible region that took the claim, so an
- * interruption cannot leave the claim without an owner that settles it.
+ * interruption cannot leave the claim without an owner that settles it; `onExisting` runs as interruptible as
+ * the caller was. It reads the clock at once: call it only while the call runs.
  */
-const claimOrRead = <A, AI, AR, F, FI, FR, E, RE, RR, X, EX, RX>(
-  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
-  onClaimed: (claimed: IdempotencyRecord, takeover: boolean, restore: Restore) => Effect.Effect<X, EX, RX>
-): Effect.Effect<ClaimStep<X>, EX | IdempotencyStoreError, RX> =>
-  Effect.gen(function* () {
-    const now = yield* Clock.currentTimeMillis
-    const seen = yield* plan.store.get(plan.key, now)
-    if (Option.isSome(seen) && !mayTakeOver(seen.value, plan.requestHash, now)) {
-      return { _tag: "Existing", record: seen.value } as const
-    }
+const claimOrRead = <A, AI, AR, F, FI, FR, Req, E, RE, RR, X, EX, RX>(
+  call: Call<A, AI, AR, F, FI, FR, Req, E, RE, RR>,
+  onClaimed: (
+    plan: Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR>,
+    claimed: IdempotencyRecord,
+    takeover: boolean,
+    restore: Restore
+  ) => Effect.Effect<X, EX, RX>,
+  onExisting: (record: IdempotencyRecord) => Effect.Effect<X, EX, RX>
+): Effect.Effect<X, EX | IdempotencyStoreError, RX> => {
+  const now = call.ambient.clock.unsafeCurrentTimeMillis()
+  return Effect.flatMap(call.store.get(call.key, now), (seen) => {
+    if (Option.isSome(seen) && !mayTakeOver(seen.value, call.requestHash, now)) return onExisting(seen.value)
 
-    return yield* Effect.uninterruptibleMask((restore) =>
+    const plan = planOf(call)
+    const request = {
+      key: plan.key,
+      requestHash: plan.requestHash,
+      owner: plan.owner,
+      now,
+      leaseExpiresAt: now + plan.lease,
+      expiresAt: now + plan.ttl
+    }
+    return Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(
-        claim(plan),
-        (result): Effect.Effect<ClaimStep<X>, EX, RX> =>
+        plan.store.claim(request),
+        (result): Effect.Effect<X, EX, RX> =>
           result._tag === "Claimed"
-            ? Effect.map(onClaimed(result.record, result.takeover, restore), (value) => ({ _tag: "Owned", value }))
-            : Effect.succeed({ _tag: "Existing", record: result.record })
+            ? onClaimed(plan, result.record, result.takeover, restore)
+            : restore(onExisting(result.record))
       )
     )
   })
+}
 
-const payloadMismatch = <A, AI, AR, F, FI, FR, E, RE, RR>(
-  plan: Plan<A, AI, AR, F, FI, FR, E, RE, RR>,
+const payloadMismatch = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
+  call: Call<A, AI, AR, F, FI, FR, Req, E, RE, RR>,
   record: IdempotencyRecord
-): Effect.Effect<never, PayloadMismatch> =>
-  Effect.zipRight(
-    observe(plan.span, "mismatch"),
-    Effect.fail(new PayloadMismatch({ key: plan.key, storedHash: record.requestHash, requestHash: plan.requestHash }))
+): Effect.Effect<never, PayloadMismatch> => {
+  observe(call.ambient, "mismatch")
+  return Effect.fail(
+    new PayloadMismatch({ key: call.key, storedHash: record.requestHash, requestHash: call.requestHash })
   )
+}
+
+/** What `execute` fails with once its key and request have passed their checks. */
+type AttemptError<E, F, RE> =
+  | E
+  | F
+  | RE
+  | PayloadMismatch
+  | RequestInProgress
+  | LeaseLost
+  | IdempotencyStoreError
+  | ResponseInvalid
+  | StoredValueInvalid
+
+/** `execute` after its checks: read or claim the key, and answer from the record when it is not claimable. */
+const attempt = <A, E, R, AI, AR, F, FI, FR, Req, RE, RR>(
+  call: Call<A, AI, AR, F, FI, FR, Req, E, RE, RR>,
+  self: Effect.Effect<A, E, R>,
+  waiter: Waiter | undefined
+): Effect.Effect<A, AttemptError<E, F, RE>, R | AR | FR | RR> => {
+  const answer = (record: IdempotencyRecord): Effect.Effect<A, AttemptError<E, F, RE>, R | AR | FR | RR> => {
+    if (record.requestHash !== call.requestHash) return payloadMismatch(call, record)
+    if (record.status === "processing") {
+      if (waiter === undefined) {
+        observe(call.ambient, "in_progress")
+        return Effect.fail(new RequestInProgress({ key: call.key, leaseExpiresAt: record.leaseExpiresAt }))
+      }
+      return waitForChange(call.store, call.key, call.requestHash, record, waiter).pipe(
+        Effect.tapErrorTag("RequestInProgress", () => Effect.sync(() => observe(call.ambient, "in_progress"))),
+        Effect.flatMap(Option.match({ onNone: () => attempt(call, self, waiter), onSome: answer }))
+      )
+    }
+    observe(call.ambient, "replayed")
+    return replay(call.key, record, call.options.success, call.options.failure)
+  }
+  return claimOrRead(call, (plan, _, takeover, restore) => runOwned(plan, self, takeover, restore), answer)
+}
 
 /** @internal */
 export const execute = <A, E, R, AI, AR, F, FI, FR, Req, RE, RR>(
   self: Effect.Effect<A, E, R>,
   options: ExecuteOptions<A, AI, AR, F, FI, FR, Req, E, RE, RR>
 ) =>
-  traced("Idempotency.execute", options.key, (span) =>
-    Effect.gen(function* () {
-      const plan = yield* makePlan(options, span)
-      const waiter =
-        options.onInProgress === "wait" ? yield* makeWaiter(options.waitSchedule, options.waitTimeout) : undefined
-
-      while (true) {
-        const step = yield* claimOrRead(plan, (_, takeover, restore) => runOwned(plan, self, takeover, restore))
-        if (step._tag === "Owned") return step.value
-
-        let record = step.record
-        if (record.status === "processing" && record.requestHash === plan.requestHash) {
-          if (waiter === undefined) {
-            yield* observe(plan.span, "in_progress")
-            return yield* Effect.fail(new RequestInProgress({ key: plan.key, leaseExpiresAt: record.leaseExpiresAt }))
-          }
-          const changed = yield* waitForChange(plan.store, plan.key, plan.requestHash, record, waiter).pipe(
-            Effect.tapErrorTag("RequestInProgress", () => observe(plan.span, "in_progress"))
-          )
-          if (Option.isNone(changed)) continue
-          record = changed.value
-        }
-
-        if (record.requestHash !== plan.requestHash) return yield* payloadMismatch(plan, record)
-
-        yield* observe(plan.span, "replayed")
-        const outcome = yield* toOutcome(plan.key, record, plan.success, plan.failure)
-        return yield* settleOutcome(outcome, plan.key)
-      }
-    })
+  traced("Idempotency.execute", options.key, (ambient) =>
+    prepare(options, ambient, (call) =>
+      options.onInProgress === "wait"
+        ? Effect.flatMap(makeWaiter(options.waitSchedule, options.waitTimeout), (waiter) => attempt(call, self, waiter))
+        : attempt(call, self, undefined)
+    )
   )
 
 /** @internal */
@@ -404,37 +495,33 @@ export const submit = <A, E, R, AI, AR, F, FI, FR, Req, RE, RR>(
   self: Effect.Effect<A, E, R>,
   options: SubmitOptions<A, AI, AR, F, FI, FR, Req, E, RE, RR>
 ) =>
-  traced("Idempotency.submit", options.key, (span) =>
-    Effect.gen(function* () {
-      const plan = yield* makePlan(options, span)
-      const scope = yield* Effect.scope
-
-      const step = yield* claimOrRead(plan, (claimed, takeover, restore) =>
-        Effect.as(
-          Effect.forkIn(
-            runOwned(plan, self, takeover, restore).pipe(
-              Effect.catchAllCause((cause) =>
-                Cause.isInterruptedOnly(cause)
-                  ? Effect.void
-                  : Effect.logDebug(`Idempotency: submitted work for key "${plan.key}" failed`, cause)
-              )
+  traced("Idempotency.submit", options.key, (ambient) =>
+    prepare(options, ambient, (call) =>
+      Effect.flatMap(Effect.scope, (scope) =>
+        claimOrRead(
+          call,
+          (plan, claimed, takeover, restore): Effect.Effect<Outcome<A, F>, never, R | AR | FR | RR> =>
+            Effect.as(
+              Effect.forkIn(
+                runOwned(plan, self, takeover, restore).pipe(
+                  Effect.catchAllCause((cause) =>
+                    Cause.isInterruptedOnly(cause)
+                      ? Effect.void
+                      : Effect.logDebug(`Idempotency: submitted work for key "${plan.key}" failed`, cause)
+                  )
+                ),
+                scope
+              ),
+              { _tag: "Processing", leaseExpiresAt: claimed.leaseExpiresAt }
             ),
-            scope
-          ),
-          claimed.leaseExpiresAt
+          (record): Effect.Effect<Outcome<A, F>, PayloadMismatch | StoredValueInvalid, AR | FR> => {
+            if (record.requestHash !== call.requestHash) return payloadMismatch(call, record)
+            observe(call.ambient, record.status === "processing" ? "in_progress" : "replayed")
+            return toOutcome(call.key, record, options.success, options.failure)
+          }
         )
       )
-      if (step._tag === "Owned") {
-        const processing: Outcome<A, F> = { _tag: "Processing", leaseExpiresAt: step.value }
-        return processing
-      }
-
-      const record = step.record
-      if (record.requestHash !== plan.requestHash) return yield* payloadMismatch(plan, record)
-
-      yield* observe(plan.span, record.status === "processing" ? "in_progress" : "replayed")
-      return yield* toOutcome(plan.key, record, plan.success, plan.failure)
-    })
+    )
   )
 
 /** @internal */
@@ -473,7 +560,6 @@ export const await_ = <A, AI, AR, F, FI, FR>(key: string, options: AwaitOptions<
         record = changed.value
       }
 
-      const outcome = yield* toOutcome(valid, record, options.success, options.failure)
-      return yield* settleOutcome(outcome, valid)
+      return yield* replay(valid, record, options.success, options.failure)
     }
   }).pipe(Effect.withSpan("Idempotency.await", spanOptions(key)))

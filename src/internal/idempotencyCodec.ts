@@ -1,35 +1,87 @@
 /**
  * How results live in a record: Schema-encoded, then JSON text; and how a record reads back as an `Outcome`.
  *
+ * A replay and a fresh call each go through here once, so the common case (a Schema that needs no services
+ * and no asynchronous step) is answered synchronously: Schema's parsers hand back an `Either` for it, and only
+ * a Schema that needs more runs as an effect. For the same reason these functions parse when they are called,
+ * not when the returned effect runs: the engine calls them only while a call runs, from its callbacks.
+ *
  * @internal
  */
 import type { IdempotencyRecord } from "../IdempotencyStore.js"
 import type { Outcome } from "../Idempotency.js"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Either, Option, Schema } from "effect"
+import type { ParseResult } from "effect"
 import { RequestInProgress, StoredValueInvalid } from "./idempotencyErrors.js"
 
+type Parse = (input: unknown) => Effect.Effect<unknown, ParseResult.ParseError, unknown>
+
+const encoders = new WeakMap<Schema.Schema.Any, Parse>()
+const decoders = new WeakMap<Schema.Schema.Any, Parse>()
+
+/** The Schema's parser in one direction, built once per Schema. */
+const parserOf = (cache: WeakMap<Schema.Schema.Any, Parse>, schema: Schema.Schema.Any, make: () => Parse): Parse => {
+  let parse = cache.get(schema)
+  if (parse === undefined) {
+    parse = make()
+    cache.set(schema, parse)
+  }
+  return parse
+}
+
+const encoderOf = (schema: Schema.Schema.Any): Parse =>
+  parserOf(encoders, schema, () => Schema.encodeUnknown(schema) as Parse)
+
+const decoderOf = (schema: Schema.Schema.Any): Parse =>
+  parserOf(decoders, schema, () => Schema.decodeUnknown(schema) as Parse)
+
+/** JSON text of an encoded value. A Schema whose encoded side is `undefined` (Schema.Void) writes `null`. */
+const toJson = (encoded: unknown): Either.Either<string, unknown> => {
+  try {
+    return Either.right(JSON.stringify(encoded) ?? "null")
+  } catch (cause) {
+    return Either.left(cause)
+  }
+}
+
+/** The JSON text of `value` encoded with `schema`; fails with the parse error or the `JSON.stringify` error. */
 export const encodeJson = <A, I, R>(
   schema: Schema.Schema<A, I, R>,
   value: unknown
-): Effect.Effect<string, unknown, R> =>
-  Schema.encodeUnknown(schema)(value).pipe(
-    // A Schema whose encoded side is `undefined` (Schema.Void) has no JSON text of its own.
-    Effect.flatMap((encoded) => Effect.try(() => JSON.stringify(encoded) ?? "null"))
-  )
+): Effect.Effect<string, unknown, R> => {
+  let encoded: Effect.Effect<unknown, ParseResult.ParseError, R>
+  try {
+    encoded = encoderOf(schema)(value) as Effect.Effect<unknown, ParseResult.ParseError, R>
+  } catch (cause) {
+    // A transformation that throws instead of failing.
+    return Either.left(cause)
+  }
+  if (Either.isEither(encoded)) return Either.isRight(encoded) ? toJson(encoded.right) : Either.left(encoded.left)
+  return Effect.flatMap(encoded, toJson)
+}
 
 const decodeJson = <A, I, R>(
   key: string,
   schema: Schema.Schema<A, I, R>,
   text: Option.Option<string>
-): Effect.Effect<A, StoredValueInvalid, R> =>
-  Option.match(text, {
-    onNone: () => Effect.fail(new StoredValueInvalid({ key, cause: "the record holds no stored value" })),
-    onSome: (json) =>
-      Effect.try(() => JSON.parse(json) as unknown).pipe(
-        Effect.flatMap(Schema.decodeUnknown(schema)),
-        Effect.mapError((cause) => new StoredValueInvalid({ key, cause }))
-      )
-  })
+): Effect.Effect<A, StoredValueInvalid, R> => {
+  if (Option.isNone(text)) {
+    return Effect.fail(new StoredValueInvalid({ key, cause: "the record holds no stored value" }))
+  }
+  let decoded: Effect.Effect<A, ParseResult.ParseError, R>
+  try {
+    decoded = decoderOf(schema)(JSON.parse(text.value)) as Effect.Effect<A, ParseResult.ParseError, R>
+  } catch (cause) {
+    // Not JSON, or a transformation that throws instead of failing.
+    return Effect.fail(new StoredValueInvalid({ key, cause }))
+  }
+  if (Either.isEither(decoded)) {
+    return Either.isRight(decoded)
+      ? Effect.succeed(decoded.right as A)
+      : Effect.fail(new StoredValueInvalid({ key, cause: decoded.left }))
+  }
+  return Effect.mapError(decoded, (cause) => new StoredValueInvalid({ key, cause }))
+}
 
 const decodeFailure = <F, FI, FR>(
   key: string,
@@ -42,45 +94,39 @@ const decodeFailure = <F, FI, FR>(
       )
     : decodeJson(key, schema, text)
 
-/** The completed outcome a record holds; `None` while it is processing. */
-const completedOutcome = <A, AI, AR, F, FI, FR>(
+/**
+ * What a completed record tells a caller, as its own result: the stored value, or a failure with the stored
+ * error. A record still processing fails with `RequestInProgress`.
+ */
+export const replay = <A, AI, AR, F, FI, FR>(
   key: string,
   record: IdempotencyRecord,
   success: Schema.Schema<A, AI, AR>,
   failure: Schema.Schema<F, FI, FR> | undefined
-): Effect.Effect<Option.Option<Outcome<A, F>>, StoredValueInvalid, AR | FR> => {
+): Effect.Effect<A, F | StoredValueInvalid | RequestInProgress, AR | FR> => {
   switch (record.status) {
-    case "processing":
-      return Effect.succeedNone
     case "succeeded":
-      return Effect.map(decodeJson(key, success, record.response), (value) =>
-        Option.some({ _tag: "Succeeded" as const, value })
-      )
+      return decodeJson(key, success, record.response)
     case "failed":
-      return Effect.map(decodeFailure(key, failure, record.error), (error) =>
-        Option.some({ _tag: "Failed" as const, error })
-      )
+      return Effect.flatMap(decodeFailure(key, failure, record.error), Effect.fail)
+    case "processing":
+      return Effect.fail(new RequestInProgress({ key, leaseExpiresAt: record.leaseExpiresAt }))
   }
 }
 
+/** The record as an `Outcome`, decoded. */
 export const toOutcome = <A, AI, AR, F, FI, FR>(
   key: string,
   record: IdempotencyRecord,
   success: Schema.Schema<A, AI, AR>,
   failure: Schema.Schema<F, FI, FR> | undefined
-): Effect.Effect<Outcome<A, F>, StoredValueInvalid, AR | FR> =>
-  Effect.map(
-    completedOutcome(key, record, success, failure),
-    Option.getOrElse((): Outcome<A, F> => ({ _tag: "Processing", leaseExpiresAt: record.leaseExpiresAt }))
-  )
-
-export const settleOutcome = <A, F>(outcome: Outcome<A, F>, key: string): Effect.Effect<A, F | RequestInProgress> => {
-  switch (outcome._tag) {
-    case "Succeeded":
-      return Effect.succeed(outcome.value)
-    case "Failed":
-      return Effect.fail(outcome.error)
-    case "Processing":
-      return Effect.fail(new RequestInProgress({ key, leaseExpiresAt: outcome.leaseExpiresAt }))
+): Effect.Effect<Outcome<A, F>, StoredValueInvalid, AR | FR> => {
+  switch (record.status) {
+    case "processing":
+      return Effect.succeed({ _tag: "Processing", leaseExpiresAt: record.leaseExpiresAt })
+    case "succeeded":
+      return Effect.map(decodeJson(key, success, record.response), (value) => ({ _tag: "Succeeded", value }))
+    case "failed":
+      return Effect.map(decodeFailure(key, failure, record.error), (error) => ({ _tag: "Failed", error }))
   }
 }

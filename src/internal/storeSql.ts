@@ -47,24 +47,27 @@ const storeError = (operation: string, key: string | undefined) => (cause: unkno
     : new IdempotencyStoreError({ operation, key, cause })
 
 /** PostgreSQL hands BIGINT back as a string and SQLite may hand back a bigint: both become numbers. */
+const recordOf = (row: Row, status: Status): IdempotencyRecord => ({
+  key: row.idem_key,
+  requestHash: row.request_hash,
+  status,
+  response: Option.fromNullable(row.response_json),
+  error: Option.fromNullable(row.error_text),
+  owner: Option.fromNullable(row.owner_token),
+  leaseExpiresAt: Number(row.lease_expires_at),
+  attempts: Number(row.attempts),
+  createdAt: Number(row.created_at),
+  updatedAt: Number(row.updated_at),
+  expiresAt: Number(row.expires_at)
+})
+
+const unknownStatus = (row: Row, operation: string): Effect.Effect<never, IdempotencyStoreError> =>
+  Effect.fail(
+    storeError(operation, row.idem_key)(new Error(`the record has an unknown status ${JSON.stringify(row.status)}`))
+  )
+
 const toRecord = (row: Row, operation: string): Effect.Effect<IdempotencyRecord, IdempotencyStoreError> =>
-  isStatus(row.status)
-    ? Effect.succeed({
-        key: row.idem_key,
-        requestHash: row.request_hash,
-        status: row.status,
-        response: Option.fromNullable(row.response_json),
-        error: Option.fromNullable(row.error_text),
-        owner: Option.fromNullable(row.owner_token),
-        leaseExpiresAt: Number(row.lease_expires_at),
-        attempts: Number(row.attempts),
-        createdAt: Number(row.created_at),
-        updatedAt: Number(row.updated_at),
-        expiresAt: Number(row.expires_at)
-      })
-    : Effect.fail(
-        storeError(operation, row.idem_key)(new Error(`the record has an unknown status ${JSON.stringify(row.status)}`))
-      )
+  isStatus(row.status) ? Effect.succeed(recordOf(row, row.status)) : unknownStatus(row, operation)
 
 const affectedRows = (raw: unknown): number => {
   const result = raw as { readonly changes?: number | bigint; readonly rowCount?: number | null }
@@ -95,8 +98,11 @@ export const make = (table: string): Effect.Effect<IdempotencyStoreShape, SqlErr
   })
 
 const makeShape = (sql: SqlClient.SqlClient, text: Text.Statements): IdempotencyStoreShape => {
-  const claimed = (row: Row): Effect.Effect<ClaimResult, IdempotencyStoreError> =>
-    Effect.map(toRecord(row, "claim"), (record) => ({ _tag: "Claimed", record, takeover: record.attempts > 1 }))
+  const claimed = (row: Row): Effect.Effect<ClaimResult, IdempotencyStoreError> => {
+    if (!isStatus(row.status)) return unknownStatus(row, "claim")
+    const record = recordOf(row, row.status)
+    return Effect.succeed({ _tag: "Claimed", record, takeover: record.attempts > 1 })
+  }
 
   const existing = (request: ClaimRequest, rounds: number) =>
     Effect.flatMap(
@@ -112,8 +118,8 @@ const makeShape = (sql: SqlClient.SqlClient, text: Text.Statements): Idempotency
     )
 
   const claim = (request: ClaimRequest, rounds: number): Effect.Effect<ClaimResult, IdempotencyStoreError> =>
-    sql
-      .unsafe<Row>(text.claim, [
+    Effect.matchEffect(
+      sql.unsafe<Row>(text.claim, [
         request.key,
         request.requestHash,
         request.owner,
@@ -121,31 +127,41 @@ const makeShape = (sql: SqlClient.SqlClient, text: Text.Statements): Idempotency
         request.now,
         request.now,
         request.expiresAt
-      ])
-      .pipe(
-        Effect.mapError(storeError("claim", request.key)),
-        Effect.flatMap((rows) => (rows.length > 0 ? claimed(rows[0]!) : existing(request, rounds)))
-      )
-
-  const ownedWrite = (statement: string, operation: string, write: OwnedWrite, params: ReadonlyArray<unknown>) =>
-    sql.unsafe<{ readonly idem_key: string }>(statement, [...params, write.key, write.owner]).pipe(
-      Effect.mapError(storeError(operation, write.key)),
-      Effect.flatMap((rows) =>
-        rows.length > 0 ? Effect.void : Effect.fail(new LeaseLost({ key: write.key, owner: write.owner, operation }))
-      )
+      ]),
+      {
+        onFailure: (cause) => Effect.fail(storeError("claim", request.key)(cause)),
+        onSuccess: (rows) => (rows.length > 0 ? claimed(rows[0]!) : existing(request, rounds))
+      }
     )
+
+  /** Runs an owner's write; `params` end with the key and the owner token, which fence it. */
+  const ownedWrite = (statement: string, operation: string, write: OwnedWrite, params: ReadonlyArray<unknown>) =>
+    Effect.matchEffect(sql.unsafe<{ readonly idem_key: string }>(statement, params), {
+      onFailure: (cause) => Effect.fail(storeError(operation, write.key)(cause)),
+      onSuccess: (rows) =>
+        rows.length > 0 ? Effect.void : Effect.fail(new LeaseLost({ key: write.key, owner: write.owner, operation }))
+    })
 
   return {
     claim: (request) => claim(request, claimRounds),
-    complete: (write) => ownedWrite(text.complete, "complete", write, [write.response, write.now]),
-    fail: (write) => ownedWrite(text.fail, "fail", write, [write.error, write.now]),
-    heartbeat: (write) => ownedWrite(text.heartbeat, "heartbeat", write, [write.leaseExpiresAt, write.now]),
-    release: (write) => ownedWrite(text.release, "release", write, []),
+    complete: (write) =>
+      ownedWrite(text.complete, "complete", write, [write.response, write.now, write.key, write.owner]),
+    fail: (write) => ownedWrite(text.fail, "fail", write, [write.error, write.now, write.key, write.owner]),
+    heartbeat: (write) =>
+      ownedWrite(text.heartbeat, "heartbeat", write, [write.leaseExpiresAt, write.now, write.key, write.owner]),
+    release: (write) => ownedWrite(text.release, "release", write, [write.key, write.owner]),
+    // Every call reads first, a replay only reads: one step after the statement, straight to the answer.
     get: (key, now) =>
-      sql.unsafe<Row>(text.get, [key, now]).pipe(
-        Effect.mapError(storeError("get", key)),
-        Effect.flatMap((rows) => (rows[0] === undefined ? Effect.succeedNone : Effect.asSome(toRecord(rows[0], "get"))))
-      ),
+      Effect.matchEffect(sql.unsafe<Row>(text.get, [key, now]), {
+        onFailure: (cause) => Effect.fail(storeError("get", key)(cause)),
+        onSuccess: (rows) => {
+          const row = rows[0]
+          if (row === undefined) return Effect.succeedNone
+          return isStatus(row.status)
+            ? Effect.succeed(Option.some(recordOf(row, row.status)))
+            : unknownStatus(row, "get")
+        }
+      }),
     purgeExpired: (now) =>
       sql
         .unsafe(text.purge, [now])
