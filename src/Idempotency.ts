@@ -155,13 +155,15 @@ export interface SubmitOptions<
   /** How long the record lives after its first claim. Default: 24 hours. */
   readonly ttl?: Duration.DurationInput | undefined
   /**
-   * How long a claim stays exclusive without a heartbeat. Default: 5 minutes. Zero means "reclaimable at
-   * once" (another caller may take the key over right away), never "no lease".
+   * How long a claim stays exclusive without a heartbeat. Default: 5 minutes, longer than the worst case of an
+   * `AiClient` call with its default timeout and retries. Zero means "reclaimable at once" (another caller may
+   * take the key over right away), never "no lease".
    */
   readonly lease?: Duration.DurationInput | undefined
   /**
-   * How often the owner extends its lease while the effect runs. Default: a third of the lease.
-   * `Duration.infinity` (or zero) turns heartbeats off.
+   * How often the owner extends its lease while the effect runs. Default: off, so an effect that may run longer
+   * than `lease` needs either a longer lease or this option (a third of the lease is a good period). With it,
+   * a heartbeat that finds the key taken over interrupts the effect. Zero or `Duration.infinity` means off.
    */
   readonly heartbeat?: Duration.DurationInput | undefined
   /** Picks what identifies the request (e.g. leave out a per-transport id). Default: the whole request. */
@@ -246,8 +248,8 @@ export type SubmitError =
  * - The same key and request again: the stored value is decoded and returned; the effect does not run.
  * - The same key with another request: `PayloadMismatch`.
  * - The key is held by another caller: `RequestInProgress`, or with `onInProgress: "wait"` its result.
- * - The key's lease ran out (its caller crashed): this caller takes it over, runs `recover` if given, then
- *   the effect; the old caller's writes are refused with `LeaseLost`.
+ * - The key's lease ran out (its caller crashed, or ran longer than `lease` without `heartbeat`): this caller
+ *   takes it over, runs `recover` if given, then the effect; the old caller's writes are refused with `LeaseLost`.
  * - The effect fails: a fatal error (`isFatal`, with a `failure` Schema) is stored and replayed to later
  *   callers; an outcome-unknown error (`isOutcomeUnknown`) keeps the claim until its lease ends; any other
  *   failure, a defect or an interruption releases the key so that the next caller runs it again.

@@ -134,6 +134,7 @@ const scenario = (ops: ReadonlyArray<Op>) =>
             isFatal: (error) => error instanceof Fatal,
             ttl: Duration.millis(ttl),
             lease: Duration.millis(lease),
+            heartbeat: Duration.millis(lease / 3),
             onInProgress: step.mode
           })
           const fiber = yield* Effect.fork(Effect.zip(Effect.exit(call), Clock.currentTimeMillis))

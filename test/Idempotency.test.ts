@@ -259,7 +259,7 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
     }).pipe(Effect.provide(layer))
   )
 
-  it.effect("extends the lease with heartbeats while the effect runs", () =>
+  it.effect("extends the lease with heartbeats while the effect runs, when asked to", () =>
     Effect.gen(function* () {
       const runs = yield* Ref.make(0)
       const owner = yield* Effect.fork(
@@ -267,17 +267,46 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
           key,
           request,
           success: Answer,
-          lease: "10 seconds"
+          lease: "10 seconds",
+          heartbeat: "3333 millis"
         })
       )
 
       yield* TestClock.adjust("20 seconds")
       const error = yield* Effect.flip(Idempotency.execute(answer(runs), { key, request, success: Answer }))
-      // Beats every 3333 ms (a third of the lease); the last one before 20 s was at 19998 ms.
+      // Beats every 3333 ms; the last one before 20 s was at 19998 ms.
       deepStrictEqual(fields(error), fields(new Idempotency.RequestInProgress({ key, leaseExpiresAt: 29_998 })))
 
       yield* TestClock.adjust("5 seconds")
       deepStrictEqual([yield* Fiber.join(owner), yield* Ref.get(runs)], [{ text: "answer #1" }, 1])
+    }).pipe(Effect.provide(layer))
+  )
+
+  it.effect("leaves the lease as claimed without a heartbeat option: a longer run is taken over", () =>
+    Effect.gen(function* () {
+      const runs = yield* Ref.make(0)
+      const owner = yield* Effect.fork(
+        Idempotency.execute(Effect.zipRight(Effect.sleep("25 seconds"), answer(runs, "slow")), {
+          key,
+          request,
+          success: Answer,
+          lease: "10 seconds"
+        })
+      )
+
+      yield* TestClock.adjust("9999 millis")
+      const held = Option.getOrThrow(yield* recordOf(key))
+      yield* TestClock.adjust("1 millis")
+      const taker = yield* Idempotency.execute(answer(runs, "taker"), { key, request, success: Answer })
+      yield* TestClock.adjust("15 seconds")
+
+      const exit = yield* Fiber.await(owner)
+      deepStrictEqual([held.leaseExpiresAt, held.updatedAt], [10_000, 0])
+      deepStrictEqual(
+        Option.map(failureFields(exit), ({ owner: _, ...rest }) => rest),
+        Option.some({ _tag: "LeaseLost", key, operation: "complete" })
+      )
+      deepStrictEqual([taker, yield* Ref.get(runs)], [{ text: "taker #1" }, 2])
     }).pipe(Effect.provide(layer))
   )
 

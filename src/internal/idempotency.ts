@@ -172,9 +172,12 @@ const prepare = <A, AI, AR, F, FI, FR, Req, E, RE, RR, X, EX, RX>(
     }
   )
 
-/** The heartbeat period: the option, or a third of the lease; 0 (off) when infinite or zero. */
-const heartbeatOf = (input: Duration.DurationInput | undefined, lease: number): number => {
-  if (input === undefined) return Math.floor(lease / 3)
+/**
+ * The heartbeat period in milliseconds; 0 (off) when not given, infinite or zero. Heartbeats are opt-in: they
+ * cost two fibers per call (see docs/idempotency.md), more than the rest of the engine together.
+ */
+const heartbeatOf = (input: Duration.DurationInput | undefined): number => {
+  if (input === undefined) return 0
   const millis = Duration.toMillis(Duration.decode(input))
   return Number.isFinite(millis) ? Math.floor(millis) : 0
 }
@@ -184,7 +187,7 @@ const planOf = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
 ): Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR> => ({
   ...call,
   owner: globalThis.crypto.randomUUID(),
-  heartbeat: heartbeatOf(call.options.heartbeat, call.lease),
+  heartbeat: heartbeatOf(call.options.heartbeat),
   isFatal: call.options.isFatal ?? CallError.isFatal,
   isOutcomeUnknown: call.options.isOutcomeUnknown ?? never
 })
