@@ -2,8 +2,8 @@
  * Canonical JSON: one text per value, whatever order its object keys were written in.
  *
  * Every call of `execute` fingerprints its request, so the walk is written for the common case: it builds the
- * text alone, and only when the value turns out not to be data does a second walk trace the path to the
- * offending part for the error.
+ * text alone, with plain recursion and a small array of the objects above the current one, and only when the
+ * value turns out not to be data does a second walk trace the path to the offending part for the error.
  *
  * @internal
  */
@@ -46,8 +46,8 @@ const compareCodePoints = (a: string, b: string): number => {
 const sortedKeys = (value: object): Array<string> => {
   const keys = Object.keys(value)
   if (keys.length < 2) return keys
-  for (const key of keys) {
-    if (surrogate.test(key)) return keys.sort(compareCodePoints)
+  for (let i = 0; i < keys.length; i++) {
+    if (surrogate.test(keys[i]!)) return keys.sort(compareCodePoints)
   }
   return keys.sort()
 }
@@ -59,83 +59,75 @@ const unsupportedObject = (value: object): string | undefined => {
   return undefined
 }
 
-class Walker {
-  private readonly ancestors = new Set<object>()
-
-  /**
-   * @param path where `value` sits, when tracing paths for an error; `undefined` on the fast walk, which
-   * throws a failure without a path as soon as it meets something that is not data.
-   */
-  value(value: unknown, path: string | undefined, key: string): string {
-    if (value !== null && typeof value === "object" && typeof (value as { toJSON?: unknown }).toJSON === "function") {
-      value = (value as { toJSON: (key: string) => unknown }).toJSON(key)
-    }
-    switch (typeof value) {
-      case "string":
-        return JSON.stringify(value)
-      case "number":
-        if (!Number.isFinite(value)) throw new CanonicalizeFailure(path ?? "", `the number ${value} has no JSON form`)
-        return JSON.stringify(value)
-      case "boolean":
-        return value ? "true" : "false"
-      case "bigint":
-        return `${value}n`
-      case "undefined":
-        return "null"
-      case "function":
-        throw new CanonicalizeFailure(path ?? "", "a function is not data")
-      case "symbol":
-        throw new CanonicalizeFailure(path ?? "", "a symbol is not data")
-      case "object":
-        return value === null ? "null" : this.object(value, path)
-    }
+/**
+ * The canonical text of `value`, found under `key` at `path`. `ancestors` holds the objects being walked
+ * above it (a cycle returns to one of them). `path` is `undefined` on the fast walk, which throws a failure
+ * without a path as soon as it meets something that is not data.
+ */
+const walk = (value: unknown, key: string, path: string | undefined, ancestors: Array<object>): string => {
+  if (value !== null && typeof value === "object" && typeof (value as { toJSON?: unknown }).toJSON === "function") {
+    value = (value as { toJSON: (key: string) => unknown }).toJSON(key)
   }
-
-  private object(value: object, path: string | undefined): string {
-    const isArray = Array.isArray(value)
-    if (!isArray && Object.getPrototypeOf(value) !== Object.prototype) {
-      const unsupported = unsupportedObject(value)
-      if (unsupported !== undefined) throw new CanonicalizeFailure(path ?? "", unsupported)
-    }
-    if (this.ancestors.has(value)) {
-      throw new CanonicalizeFailure(path ?? "", "the value refers back to itself (a cycle)")
-    }
-    this.ancestors.add(value)
-    const text = isArray ? this.array(value, path) : this.record(value as Record<string, unknown>, path)
-    this.ancestors.delete(value)
-    return text
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value)
+    case "number":
+      if (!Number.isFinite(value)) throw new CanonicalizeFailure(path ?? "", `the number ${value} has no JSON form`)
+      return JSON.stringify(value)
+    case "boolean":
+      return value ? "true" : "false"
+    case "bigint":
+      return `${value}n`
+    case "undefined":
+      return "null"
+    case "function":
+      throw new CanonicalizeFailure(path ?? "", "a function is not data")
+    case "symbol":
+      throw new CanonicalizeFailure(path ?? "", "a symbol is not data")
+    case "object":
+      return value === null ? "null" : walkObject(value, path, ancestors)
   }
+}
 
-  private array(value: ReadonlyArray<unknown>, path: string | undefined): string {
-    let text = "["
+const walkObject = (value: object, path: string | undefined, ancestors: Array<object>): string => {
+  const isArray = Array.isArray(value)
+  if (!isArray && Object.getPrototypeOf(value) !== Object.prototype) {
+    const unsupported = unsupportedObject(value)
+    if (unsupported !== undefined) throw new CanonicalizeFailure(path ?? "", unsupported)
+  }
+  if (ancestors.includes(value)) throw new CanonicalizeFailure(path ?? "", "the value refers back to itself (a cycle)")
+  ancestors.push(value)
+  let text: string
+  if (isArray) {
+    text = "["
     for (let i = 0; i < value.length; i++) {
       if (i > 0) text += ","
-      text += this.value(value[i], elementPath(path, i), String(i))
+      text += walk(value[i], String(i), elementPath(path, i), ancestors)
     }
-    return text + "]"
-  }
-
-  private record(value: Record<string, unknown>, path: string | undefined): string {
-    let text = "{"
-    let first = true
-    for (const key of sortedKeys(value)) {
-      const field = value[key]
+    text += "]"
+  } else {
+    const record = value as Record<string, unknown>
+    const keys = sortedKeys(record)
+    text = "{"
+    for (let i = 0; i < keys.length; i++) {
+      const field = record[keys[i]!]
       if (field === undefined) continue
-      if (!first) text += ","
-      first = false
-      text += JSON.stringify(key) + ":" + this.value(field, childPath(path, key), key)
+      if (text.length > 1) text += ","
+      text += JSON.stringify(keys[i]) + ":" + walk(field, keys[i]!, childPath(path, keys[i]!), ancestors)
     }
-    return text + "}"
+    text += "}"
   }
+  ancestors.pop()
+  return text
 }
 
 /** Canonical JSON text of `value`; throws `CanonicalizeFailure`, with the path to what is not data. */
 export const canonicalize = (value: unknown): string => {
   try {
-    return new Walker().value(value, undefined, "")
+    return walk(value, "", undefined, [])
   } catch (error) {
     if (!(error instanceof CanonicalizeFailure)) throw error
   }
   // Walk again, tracing paths, to say where the value stops being data.
-  return new Walker().value(value, "$", "")
+  return walk(value, "", "$", [])
 }
