@@ -35,6 +35,12 @@ interface Row {
   readonly expires_at: Millis
 }
 
+/** What a claim returns. */
+interface ClaimedRow {
+  readonly attempts: Millis
+  readonly created_at: Millis
+}
+
 /** How many times a claim re-reads a record that changed under it before giving up. */
 const claimRounds = 3
 
@@ -98,10 +104,23 @@ export const make = (table: string): Effect.Effect<IdempotencyStoreShape, SqlErr
   })
 
 const makeShape = (sql: SqlClient.SqlClient, text: Text.Statements): IdempotencyStoreShape => {
-  const claimed = (row: Row): Effect.Effect<ClaimResult, IdempotencyStoreError> => {
-    if (!isStatus(row.status)) return unknownStatus(row, "claim")
-    const record = recordOf(row, row.status)
-    return Effect.succeed({ _tag: "Claimed", record, takeover: record.attempts > 1 })
+  /** The record a claim wrote: the request's values, with the `attempts` and `created_at` it came back with. */
+  const claimed = (row: ClaimedRow, request: ClaimRequest): ClaimResult => {
+    const attempts = Number(row.attempts)
+    const record: IdempotencyRecord = {
+      key: request.key,
+      requestHash: request.requestHash,
+      status: "processing",
+      response: Option.none(),
+      error: Option.none(),
+      owner: Option.some(request.owner),
+      leaseExpiresAt: request.leaseExpiresAt,
+      attempts,
+      createdAt: Number(row.created_at),
+      updatedAt: request.now,
+      expiresAt: request.expiresAt
+    }
+    return { _tag: "Claimed", record, takeover: attempts > 1 }
   }
 
   const existing = (request: ClaimRequest, rounds: number) =>
@@ -119,7 +138,7 @@ const makeShape = (sql: SqlClient.SqlClient, text: Text.Statements): Idempotency
 
   const claim = (request: ClaimRequest, rounds: number): Effect.Effect<ClaimResult, IdempotencyStoreError> =>
     Effect.matchEffect(
-      sql.unsafe<Row>(text.claim, [
+      sql.unsafe<ClaimedRow>(text.claim, [
         request.key,
         request.requestHash,
         request.owner,
@@ -130,7 +149,7 @@ const makeShape = (sql: SqlClient.SqlClient, text: Text.Statements): Idempotency
       ]),
       {
         onFailure: (cause) => Effect.fail(storeError("claim", request.key)(cause)),
-        onSuccess: (rows) => (rows.length > 0 ? claimed(rows[0]!) : existing(request, rounds))
+        onSuccess: (rows) => (rows.length > 0 ? Effect.succeed(claimed(rows[0]!, request)) : existing(request, rounds))
       }
     )
 

@@ -43,7 +43,8 @@ export const createTable = (table: string, dialect: Dialect): ReadonlyArray<stri
  * The claim, as one statement. Parameters: key, request hash, owner, lease end, now (as created_at), now (as
  * updated_at), expiry. The conflicting row is replaced when it has expired, and taken over (attempts + 1)
  * when it is processing, its lease has ended and the request hash matches; otherwise nothing is written and
- * no row comes back.
+ * no row comes back. A claimed row holds the request's own values but for `attempts` and `created_at`, so
+ * only those come back.
  */
 const claim = (table: string, p: Dialect["param"]): string => {
   const now = "excluded.updated_at"
@@ -64,7 +65,7 @@ ON CONFLICT (idem_key) DO UPDATE SET
 WHERE ${expired}
   OR (${table}.status = 'processing' AND ${table}.lease_expires_at <= ${now}
     AND ${table}.request_hash = excluded.request_hash)
-RETURNING ${columns}`
+RETURNING attempts, created_at`
 }
 
 /** A write that only the current owner of a processing record may make; `set` uses parameters from 1. */
