@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import * as CliApp from "@effect/cli/CliApp"
+import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
@@ -66,6 +67,12 @@ const describe = (error: unknown): string => {
 }
 
 /**
+ * Flags are matched exactly: @effect/cli's default ignores case, so `--DB x` would silently set `--db`, and
+ * `--DB x --db y` would report `--db` as unknown. Here `--DB` is an unknown argument.
+ */
+const cliConfig = CliConfig.layer({ isCaseSensitive: true })
+
+/**
  * @effect/cli prints a usage error itself, over several lines, before failing with it. This console keeps
  * those lines back; they are replaced by one line of our own when the run fails with a `ValidationError`,
  * and written out unchanged otherwise.
@@ -95,6 +102,7 @@ export const run = (args: ReadonlyArray<string>): Effect.Effect<number, never, C
 
     const exit = yield* Command.run(command, { name, version })(["node", name, ...args]).pipe(
       Effect.withConsole(console),
+      Effect.provide(cliConfig),
       Effect.exit
     )
 

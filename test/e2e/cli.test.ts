@@ -143,6 +143,21 @@ describe("effect-idempotency simulate", () => {
       ["non-numeric actions", () => ["--actions", "many"], "effect-idempotency: 'many' is not a integer (see --help)"],
       ["unknown flag", () => ["--bogus", "1"], "effect-idempotency: Received unknown argument: '--bogus' (see --help)"],
       [
+        "a flag in the wrong case (--DB)",
+        () => ["--DB", "x.db", "--actions", "0"],
+        "effect-idempotency: Received unknown argument: '--DB' (see --help)"
+      ],
+      [
+        "a flag in the wrong case (--FAULT-RATE)",
+        () => ["--FAULT-RATE", "2", "--actions", "0"],
+        "effect-idempotency: Received unknown argument: '--FAULT-RATE' (see --help)"
+      ],
+      [
+        "a flag in the wrong case (--SEED)",
+        () => ["--SEED", "9", "--actions", "0"],
+        "effect-idempotency: Received unknown argument: '--SEED' (see --help)"
+      ],
+      [
         "--db under a file",
         (dir) => {
           writeFileSync(join(dir, "plain"), "")
