@@ -3,8 +3,11 @@
  *
  * A key is built from business parts (`"chatmsg"`, a conversation id, a message id) joined by `":"`. Building
  * it through `make` rejects the inputs that make keys collide or break storage: empty parts, parts that
- * contain the separator (so `("a:b", "c")` and `("a", "b:c")` cannot meet), control characters, and keys
- * longer than 255 characters.
+ * contain the separator (so `("a:b", "c")` and `("a", "b:c")` cannot meet), control characters, characters
+ * outside printable ASCII (U+0020–U+007E, the only ones every HTTP stack sends unchanged in an `Idempotency-Key`
+ * header), spaces at either end of the whole key (HTTP trims header values, so `" order-42 "` would arrive as
+ * `"order-42"`), and keys longer than 255 characters. Business ids in other scripts go in hashed or
+ * percent-encoded (`encodeURIComponent`).
  *
  * @since 0.1.0
  */
@@ -44,7 +47,7 @@ export const maxLength = 255
  */
 export class InvalidIdempotencyKey extends Schema.TaggedError<InvalidIdempotencyKey>()("InvalidIdempotencyKey", {
   key: Schema.String,
-  reason: Schema.Literal("Empty", "EmptyPart", "Separator", "ControlCharacter", "TooLong")
+  reason: Schema.Literal("Empty", "EmptyPart", "Separator", "ControlCharacter", "NonAscii", "Whitespace", "TooLong")
 }) {
   override get message(): string {
     switch (this.reason) {
@@ -62,6 +65,17 @@ export class InvalidIdempotencyKey extends Schema.TaggedError<InvalidIdempotency
           `The idempotency key ${JSON.stringify(this.key)} contains a control character: ` +
           `use printable characters only.`
         )
+      case "NonAscii":
+        return (
+          `The idempotency key ${JSON.stringify(this.key)} contains a character outside printable ASCII ` +
+          `(U+0020–U+007E), which cannot travel unchanged in an HTTP header: percent-encode such parts ` +
+          `(encodeURIComponent) or hash them.`
+        )
+      case "Whitespace":
+        return (
+          `The idempotency key ${JSON.stringify(this.key)} starts or ends with a space, which HTTP strips from ` +
+          `header values (so it would meet the key without it): trim the key or its first and last parts.`
+        )
       case "TooLong":
         return (
           `The idempotency key is ${this.key.length} characters long, over the limit of ${maxLength}: ` +
@@ -73,6 +87,8 @@ export class InvalidIdempotencyKey extends Schema.TaggedError<InvalidIdempotency
 
 const controlCharacter = /[\u0000-\u001f\u007f-\u009f]/
 
+const nonAscii = /[^\u0020-\u007e]/
+
 const checkKey = (key: string): Either.Either<IdempotencyKey, InvalidIdempotencyKey> => {
   if (key.length === 0) {
     return Either.left(new InvalidIdempotencyKey({ key, reason: "Empty" }))
@@ -82,6 +98,12 @@ const checkKey = (key: string): Either.Either<IdempotencyKey, InvalidIdempotency
   }
   if (controlCharacter.test(key)) {
     return Either.left(new InvalidIdempotencyKey({ key, reason: "ControlCharacter" }))
+  }
+  if (nonAscii.test(key)) {
+    return Either.left(new InvalidIdempotencyKey({ key, reason: "NonAscii" }))
+  }
+  if (key.startsWith(" ") || key.endsWith(" ")) {
+    return Either.left(new InvalidIdempotencyKey({ key, reason: "Whitespace" }))
   }
   if (key.length > maxLength) {
     return Either.left(new InvalidIdempotencyKey({ key, reason: "TooLong" }))

@@ -23,7 +23,35 @@ describe("IdempotencyKey", () => {
     strictEqual(reasonOf("x".repeat(256)), "TooLong")
     strictEqual(reasonOf("x".repeat(127), "y".repeat(127)), "Valid")
     strictEqual(reasonOf("x".repeat(128), "y".repeat(127)), "TooLong")
-    strictEqual(reasonOf("café", "日本"), "Valid")
+  })
+
+  it("accepts only keys that travel unchanged in an HTTP header: printable ASCII, no space at either end", () => {
+    const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+      [["chatmsg", "café"], "NonAscii"],
+      [["chatmsg", "конв"], "NonAscii"],
+      [["chatmsg", "日本"], "NonAscii"],
+      [["chatmsg", "\u{1F600}"], "NonAscii"],
+      [["a\u2028b"], "NonAscii"],
+      [["a\u00a0b"], "NonAscii"],
+      [[" order-42 "], "Whitespace"],
+      [["order-42 "], "Whitespace"],
+      [[" ", "x"], "Whitespace"],
+      [["order 42", "line 7"], "Valid"],
+      [["a ", " b"], "Valid"],
+      [["~!\"#$%&'()*+,-./;<=>?@[\\]^_`{|}"], "Valid"],
+      [["chatmsg", encodeURIComponent("конв")], "Valid"]
+    ]
+    deepStrictEqual(
+      cases.map(([parts]) => [parts, reasonOf(...parts)]),
+      cases.map(([parts, reason]) => [parts, reason])
+    )
+  })
+
+  it("tells a caller with a non-ASCII or space-padded key what to do", () => {
+    const nonAscii = Either.flip(IdempotencyKey.makeEither("chatmsg", "конв"))
+    assert.include(Either.getOrThrow(nonAscii).message, "percent-encode such parts (encodeURIComponent) or hash them")
+    const padded = Either.flip(IdempotencyKey.makeEither(" order-42 "))
+    assert.include(Either.getOrThrow(padded).message, "HTTP strips from header values")
   })
 
   it("make throws the typed error, with a message that says what to do", () => {
@@ -55,10 +83,19 @@ describe("IdempotencyKey", () => {
     Effect.gen(function* () {
       strictEqual(yield* IdempotencyKey.validate("chatmsg:conv_782:msg_991"), "chatmsg:conv_782:msg_991")
 
-      const reasons = yield* Effect.forEach(["", "a::b", ":a", "a:", "a\tb", "k".repeat(256)], (key) =>
+      const reasons = yield* Effect.forEach(["", "a::b", ":a", "a:", "a\tb", "k".repeat(256), "é", " a:b"], (key) =>
         Effect.flip(IdempotencyKey.validate(key)).pipe(Effect.map((error) => error.reason))
       )
-      deepStrictEqual(reasons, ["Empty", "EmptyPart", "EmptyPart", "EmptyPart", "ControlCharacter", "TooLong"])
+      deepStrictEqual(reasons, [
+        "Empty",
+        "EmptyPart",
+        "EmptyPart",
+        "EmptyPart",
+        "ControlCharacter",
+        "TooLong",
+        "NonAscii",
+        "Whitespace"
+      ])
     })
   )
 
@@ -68,6 +105,7 @@ describe("IdempotencyKey", () => {
     assertTrue(Either.isLeft(decode("order::42")))
     assertTrue(Either.isLeft(decode(42)))
     assertTrue(Either.isLeft(decode("k".repeat(256))))
+    assertTrue(Either.isLeft(decode("chatmsg:конв")))
   })
 
   it("the length limit is 255 and the separator is a colon", () => {
