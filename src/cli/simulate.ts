@@ -128,13 +128,38 @@ export interface Flags {
   readonly actionsPerMonth: number
 }
 
+/**
+ * The most actions one run takes: every action is held in memory (workload, ledger, latencies) until the report
+ * is made, so a larger run would exhaust the heap after minutes instead of failing at once.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxActions = 1_000_000
+
+/**
+ * The most deliveries in flight at once: each may hold an HTTP connection to the fake provider.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxConcurrency = 1024
+
 const check = (ok: boolean, problem: string): Effect.Effect<void, BadInput> =>
   ok ? Effect.void : Effect.fail(new BadInput({ problem }))
 
 const validateNumbers = (flags: Flags) =>
   Effect.all([
     check(flags.actions > 0, `--actions must be a positive integer, got ${flags.actions}`),
+    check(
+      flags.actions <= maxActions,
+      `--actions must be at most ${maxActions.toLocaleString("en-US")}, got ${flags.actions}`
+    ),
     check(flags.concurrency > 0, `--concurrency must be a positive integer, got ${flags.concurrency}`),
+    check(
+      flags.concurrency <= maxConcurrency,
+      `--concurrency must be at most ${maxConcurrency}, got ${flags.concurrency}`
+    ),
     check(flags.faultRate >= 0 && flags.faultRate <= 1, `--fault-rate must be in [0, 1], got ${flags.faultRate}`),
     check(
       flags.redeliveryRate >= 0 && flags.redeliveryRate <= 1,

@@ -140,6 +140,26 @@ describe("effect-idempotency simulate", () => {
         () => ["--actions", "-5"],
         "effect-idempotency: --actions must be a positive integer, got -5"
       ],
+      [
+        "actions over the bound in exponent notation",
+        () => ["--actions", "1e9", "--fault-rate", "2"],
+        "effect-idempotency: --actions must be at most 1,000,000, got 1000000000"
+      ],
+      [
+        "one action over the bound",
+        () => ["--actions", "1000001", "--fault-rate", "2"],
+        "effect-idempotency: --actions must be at most 1,000,000, got 1000001"
+      ],
+      [
+        "concurrency over the bound",
+        () => ["--concurrency", "1025", "--fault-rate", "2"],
+        "effect-idempotency: --concurrency must be at most 1024, got 1025"
+      ],
+      [
+        "zero concurrency",
+        () => ["--concurrency", "0"],
+        "effect-idempotency: --concurrency must be a positive integer, got 0"
+      ],
       ["non-numeric actions", () => ["--actions", "many"], "effect-idempotency: 'many' is not a integer (see --help)"],
       ["unknown flag", () => ["--bogus", "1"], "effect-idempotency: Received unknown argument: '--bogus' (see --help)"],
       [
