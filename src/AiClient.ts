@@ -4,6 +4,9 @@
  *
  * - Every attempt of one call carries the same `Idempotency-Key` header: the caller's key when given (as the
  *   `idempotencyKey` option or as a header in any letter case), otherwise one generated per call.
+ * - What HTTP cannot carry is refused before anything is sent, as a fatal `ClientError` that is never retried: an
+ *   empty key, a key outside printable ASCII (U+0020–U+007E) or with a space at either end (build keys with
+ *   `IdempotencyKey.make`), a header name or value HTTP cannot encode, and a body with no JSON form (a bigint).
  * - Each attempt has its own timeout. A timeout is a `RequestTimeout` with `phase: "read"`: the request may have
  *   reached the provider, so the outcome is unknown and only a retry under the same key is safe.
  * - Non-2xx answers become `CallError`s through `CallError.fromResponse` (Retry-After measured from `Clock`),
@@ -39,7 +42,10 @@ export const idempotencyKeyHeader: string = internal.idempotencyKeyHeader
  * @category models
  */
 export interface CallOptions {
-  /** The key for this call; ignored when `headers` already carries an `Idempotency-Key` (any case). */
+  /**
+   * The key for this call; ignored when `headers` already carries an `Idempotency-Key` (any case). Either must be
+   * printable ASCII with no space at either end, or the call fails at once with a `ClientError`.
+   */
   readonly idempotencyKey?: string | undefined
   /** Extra request headers. */
   readonly headers?: Readonly<Record<string, string>> | undefined

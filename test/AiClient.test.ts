@@ -6,7 +6,7 @@ import type { Scope } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import * as AiClient from "../src/AiClient.js"
-import type * as CallError from "../src/CallError.js"
+import * as CallError from "../src/CallError.js"
 import type * as ChatCompletion from "../src/ChatCompletion.js"
 import * as Provider from "../src/simulation/Provider.js"
 
@@ -266,6 +266,60 @@ describe("AiClient", () => {
         strictEqual(error._tag, "ServerError")
         assertTrue(error.exhausted)
         strictEqual((yield* provider.requests).length, 3)
+      })
+    )
+  })
+
+  describe("unsendable requests", () => {
+    it.scoped("refuses a caller key or header HTTP cannot carry at once, as a fatal ClientError, sending nothing", () =>
+      Effect.gen(function* () {
+        const provider = yield* Provider.make({ ...instant, faultRate: 0 })
+        const client = yield* clientFor(provider.baseUrl, { retry: Schedule.recurs(3) })
+        const calls: ReadonlyArray<AiClient.CallOptions> = [
+          { idempotencyKey: "chatmsg:конв" },
+          { idempotencyKey: "chatmsg:\u{1F600}" },
+          { idempotencyKey: "a\u2028b" },
+          { idempotencyKey: "" },
+          { idempotencyKey: " order-42 " },
+          { headers: { "Idempotency-Key": "" } },
+          { headers: { "idempotency-key": "café" } },
+          { headers: { "x-trace": "конв" } },
+          { headers: { "x trace": "1" } },
+          { headers: { "x-trace": "a\r\nx-injected: 1" } }
+        ]
+
+        const errors = yield* Effect.forEach(calls, (call) => failure(client.createChatCompletion(body, call)))
+
+        deepStrictEqual(
+          errors.map((error) => [error._tag, CallError.isFatal(error)]),
+          calls.map(() => ["ClientError", true])
+        )
+        assert.include(errors[0]!.message, "percent-encode (encodeURIComponent) or hash business ids")
+        strictEqual((yield* provider.requests).length, 0)
+      })
+    )
+
+    it.scoped("fails a body with no JSON form (a bigint) as a fatal ClientError, not a defect", () =>
+      Effect.gen(function* () {
+        const provider = yield* Provider.make({ ...instant, faultRate: 0 })
+        const client = yield* clientFor(provider.baseUrl, { retry: Schedule.recurs(3) })
+        const withBigint = { ...body, seed: 42n } as unknown as ChatCompletion.ChatCompletionRequest
+
+        const error = yield* failure(client.createChatCompletion(withBigint, { idempotencyKey: "order-42" }))
+        strictEqual(error._tag, "ClientError")
+        assert.include(error.message, "the request body has no JSON form")
+        strictEqual((yield* provider.requests).length, 0)
+      })
+    )
+
+    it.scoped("sends a printable ASCII key with inner spaces and symbols unchanged", () =>
+      Effect.gen(function* () {
+        const provider = yield* Provider.make({ ...instant, faultRate: 0 })
+        const client = yield* clientFor(provider.baseUrl, { retry: Schedule.recurs(3) })
+
+        yield* client.createChatCompletion(body, { idempotencyKey: "order 42:~!%D0%BA" })
+
+        deepStrictEqual(yield* keysOnTheWire(provider), ["order 42:~!%D0%BA"])
       })
     )
   })

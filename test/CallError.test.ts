@@ -216,6 +216,18 @@ describe("CallError.fromCause", () => {
     assert.include(error.message, "Invalid URL")
   })
 
+  it("treats a header the HTTP stack refused to encode as fatal: nothing was sent", () => {
+    const error = CallError.fromCause({
+      _tag: "RequestError",
+      reason: "Transport",
+      cause: nodeError("invalid idempotency-key header", { code: "UND_ERR_INVALID_ARG" })
+    })
+    strictEqual(error._tag, "ClientError")
+    assertTrue(CallError.isFatal(error))
+    assert.include(error.message, "UND_ERR_INVALID_ARG: invalid idempotency-key header")
+    strictEqual(CallError.fromCause(nodeError("Invalid character", { code: "ERR_INVALID_CHAR" }))._tag, "ClientError")
+  })
+
   it("reads a status-code ResponseError as the response", () => {
     const error = CallError.fromCause({
       _tag: "ResponseError",

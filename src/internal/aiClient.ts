@@ -68,6 +68,58 @@ const streamRefused = () =>
 
 const decodeCompletion = Schema.decodeUnknown(Schema.parseJson(ChatCompletion.ChatCompletion))
 
+/**
+ * A key HTTP carries unchanged: printable ASCII (U+0020–U+007E), at least one character, no space at either end
+ * (HTTP trims header values, so `" order-42 "` would reach the provider as `"order-42"`).
+ */
+const sendableKey = /^[\u0021-\u007e](?:[\u0020-\u007e]*[\u0021-\u007e])?$/
+
+/** An HTTP field name (RFC 9110 token). */
+const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+/** An HTTP field value: tab, visible ASCII, space and obs-text (U+0080–U+00FF), nothing else. */
+const headerValue = /^[\t\u0020-\u007e\u0080-\u00ff]*$/
+
+const unsendable = (detail: string) => new CallError.ClientError({ detail })
+
+/**
+ * Checks what the caller supplied before anything is sent: a key or header HTTP cannot carry would otherwise fail
+ * inside the HTTP client, look like a broken connection, and be retried for nothing.
+ *
+ * @internal
+ */
+export const checkCallHeaders = (
+  supplied: Option.Option<string>,
+  call: CallOptions
+): Option.Option<CallError.ClientError> => {
+  const key = Option.orElse(supplied, () => Option.fromNullable(call.idempotencyKey))
+  if (Option.isSome(key) && !sendableKey.test(key.value)) {
+    return Option.some(
+      unsendable(
+        `the Idempotency-Key ${JSON.stringify(key.value)} cannot be sent as an HTTP header: it must be 1 or more ` +
+          `printable ASCII characters (U+0020–U+007E) with no space at either end; build it with ` +
+          `IdempotencyKey.make, and percent-encode (encodeURIComponent) or hash business ids in other scripts`
+      )
+    )
+  }
+  for (const [name, value] of Object.entries(call.headers ?? {})) {
+    if (!headerName.test(name)) {
+      return Option.some(
+        unsendable(`the header name ${JSON.stringify(name)} is not an HTTP token; use letters, digits and -`)
+      )
+    }
+    if (typeof value !== "string" || !headerValue.test(value)) {
+      return Option.some(
+        unsendable(
+          `the value of header ${JSON.stringify(name)} cannot be sent over HTTP (${JSON.stringify(value)}): ` +
+            `use printable ASCII, and percent-encode other text`
+        )
+      )
+    }
+  }
+  return Option.none()
+}
+
 /** @internal */
 export const make = <R = never>(options: ClientOptions<R>) =>
   Effect.gen(function* () {
@@ -121,23 +173,38 @@ export const make = <R = never>(options: ClientOptions<R>) =>
       }
 
       const supplied = suppliedKey(call.headers)
+      const refused = checkCallHeaders(supplied, call)
+      if (Option.isSome(refused)) {
+        return Effect.fail(refused.value)
+      }
       const key = Option.getOrElse(
         Option.orElse(supplied, () => Option.fromNullable(call.idempotencyKey)),
         () => randomUUID()
       )
       const headers = Option.isSome(supplied) ? { ...call.headers } : { ...call.headers, [idempotencyKeyHeader]: key }
-      const request = HttpClientRequest.post(url).pipe(
+      const unencoded = HttpClientRequest.post(url).pipe(
         HttpClientRequest.acceptJson,
         HttpClientRequest.setHeaders(headers),
-        options.apiKey === undefined ? identity : HttpClientRequest.bearerToken(options.apiKey),
-        HttpClientRequest.bodyUnsafeJson(body)
+        options.apiKey === undefined ? identity : HttpClientRequest.bearerToken(options.apiKey)
       )
       const timeout = Duration.decode(call.timeout ?? options.timeout ?? defaultTimeout)
 
-      return Effect.suspend(() => {
+      return Effect.gen(function* () {
+        const request = yield* HttpClientRequest.bodyJson(unencoded, body).pipe(
+          Effect.mapError(
+            (error) =>
+              new CallError.ClientError({
+                detail:
+                  "the request body has no JSON form (a bigint, a cycle or a value JSON.stringify rejects); " +
+                  "convert such values (e.g. a bigint to a string or number) before the call",
+                cause: error
+              })
+          )
+        )
+
         let attempts = 0
 
-        return Effect.suspend(() => {
+        return yield* Effect.suspend(() => {
           attempts += 1
           return attempt(request, key, timeout)
         }).pipe(

@@ -111,6 +111,19 @@ const CONNECT_TIMEOUT_CODES = new Set(["UND_ERR_CONNECT_TIMEOUT", "ERR_SOCKET_CO
 
 const READ_TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"])
 
+/**
+ * Codes of arguments the HTTP stack refused while building the request (a header value it cannot encode, a bad
+ * URL): nothing was sent, and sending the same request again fails the same way.
+ */
+const INVALID_REQUEST_CODES = new Set([
+  "UND_ERR_INVALID_ARG",
+  "ERR_INVALID_CHAR",
+  "ERR_INVALID_HTTP_TOKEN",
+  "ERR_INVALID_ARG_TYPE",
+  "ERR_INVALID_ARG_VALUE",
+  "ERR_INVALID_URL"
+])
+
 const TIMEOUT_NAMES = new Set(["AbortError", "TimeoutError", "TimeoutException"])
 
 /** How deep `classify` follows `cause` chains (fetch wraps undici wraps the socket error). */
@@ -153,6 +166,9 @@ const classifyOne = (u: unknown): Classified | undefined => {
   }
   const code = field(u, "code")
   if (typeof code === "string") {
+    if (INVALID_REQUEST_CODES.has(code)) {
+      return { _tag: "Unsendable", cause: u }
+    }
     if (CONNECT_CODES.has(code)) {
       return { _tag: "Network", phase: "connect" }
     }
