@@ -10,9 +10,12 @@
  *    (`6m0s`, `1.5s`, `250ms`, `2m59.56s`) and `anthropic-ratelimit-*-reset` as RFC 3339 instants. When a
  *    matching `*-remaining` header says `0`, only the exhausted limits count; the longest of them is the wait.
  *
- * Values that are negative, not numbers in the header's grammar (`"10abc"` is not 10), or absurd (longer
- * than {@link maxDelay}) are ignored and the next source is tried. Zero is a real zero. Header names are
- * case-insensitive. Parsing is pure: the caller passes `now` (epoch milliseconds) and nothing reads a clock.
+ * Values that are negative or not numbers in the header's grammar (`"10abc"` is not 10) are ignored and the
+ * next source is tried. Zero is a real zero. A well-formed wait longer than {@link maxDelay} is kept as it is
+ * (a number too large for a double becomes the largest one): dropping it would make a policy retry at its fast
+ * backoff exactly when the server asks for the longest pause, while kept it is above any policy's
+ * `maxRetryAfter`, so retrying stops. Header names are case-insensitive. Parsing is pure: the caller passes
+ * `now` (epoch milliseconds) and nothing reads a clock.
  *
  * @since 0.1.0
  */
@@ -29,26 +32,31 @@ import * as internal from "./internal/retryHeaders.js"
 export type HeadersInput = internal.HeadersInput
 
 /**
- * The longest wait any header may ask for: one day. A longer value is taken as a bug or an attack on the
- * client (a server asking every client to stall for a week), and ignored like garbage. Values exactly equal to
- * the bound are accepted.
+ * One day: a wait no sensible retry policy honours. A header asking for longer is still read, as the wait it
+ * names, so that a policy's `maxRetryAfter` stops retrying; it is never ignored (ignoring it would let the
+ * policy fall back to its fast backoff and retry harder the longer the server asks it to stay away).
  *
  * @since 0.1.0
  * @category constants
  */
 export const maxDelay: Duration.Duration = Duration.days(1)
 
-const MAX_DELAY_MILLIS = Duration.toMillis(maxDelay)
-
-const withinBound = (millis: number): Option.Option<number> =>
-  Number.isFinite(millis) && millis >= 0 && millis <= MAX_DELAY_MILLIS ? Option.some(millis) : Option.none()
+/**
+ * A parsed wait, kept however long it is. A value too large for a double (hundreds of digits) is still a valid
+ * request to wait, so it becomes the largest finite wait (which stays a number through JSON); anything that is
+ * not a non-negative number is dropped.
+ */
+const usableWait = (millis: number): Option.Option<number> =>
+  Number.isNaN(millis) || millis < 0
+    ? Option.none()
+    : Option.some(millis === Number.POSITIVE_INFINITY ? Number.MAX_VALUE : millis)
 
 const untilInstant = (instant: number, now: number): number => Math.max(0, instant - now)
 
 const fromRetryAfterMs = (headers: Readonly<Record<string, string>>): Option.Option<number> =>
   Option.fromNullable(headers["retry-after-ms"]).pipe(
     Option.flatMap((value) => internal.parseDecimal(value, "millis")),
-    Option.flatMap(withinBound)
+    Option.flatMap(usableWait)
   )
 
 const fromRetryAfter = (headers: Readonly<Record<string, string>>, now: Option.Option<number>) =>
@@ -62,7 +70,7 @@ const fromRetryAfter = (headers: Readonly<Record<string, string>>, now: Option.O
           )
         )
     ),
-    Option.flatMap(withinBound)
+    Option.flatMap(usableWait)
   )
 
 const OPENAI_RESET = /^x-ratelimit-reset-(requests|tokens)$/
@@ -84,7 +92,7 @@ const fromResetHeaders = (
   for (const [name, value] of Object.entries(headers)) {
     const openai = OPENAI_RESET.exec(name)
     if (openai !== null) {
-      Option.map(Option.flatMap(internal.parseGoDuration(value), withinBound), (millis) =>
+      Option.map(Option.flatMap(internal.parseGoDuration(value), usableWait), (millis) =>
         candidates.push({ millis, exhausted: isExhausted(headers, `x-ratelimit-remaining-${openai[1]}`) })
       )
       continue
@@ -92,7 +100,7 @@ const fromResetHeaders = (
     const anthropic = ANTHROPIC_RESET.exec(name)
     if (anthropic !== null && Option.isSome(now)) {
       Option.map(
-        Option.flatMap(internal.parseRfc3339(value), (instant) => withinBound(untilInstant(instant, now.value))),
+        Option.flatMap(internal.parseRfc3339(value), (instant) => usableWait(untilInstant(instant, now.value))),
         (millis) =>
           candidates.push({ millis, exhausted: isExhausted(headers, `anthropic-ratelimit-${anthropic[1]}-remaining`) })
       )

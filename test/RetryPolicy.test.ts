@@ -263,6 +263,33 @@ describe("RetryPolicy.make", () => {
     })
   )
 
+  it.effect("a Retry-After longer than a day stops retrying too: the longer the wait asked, the fewer retries", () =>
+    Effect.gen(function* () {
+      const now = Date.UTC(2026, 0, 1, 12, 0, 0)
+      const asked = [
+        { "retry-after": "172800" },
+        { "retry-after": "Sat, 03 Jan 2026 12:00:00 GMT" },
+        { "x-ratelimit-reset-requests": "25h" },
+        { "retry-after-ms": "1".repeat(400) }
+      ]
+
+      const attemptCounts = yield* Effect.forEach(asked, (headers) =>
+        Effect.gen(function* () {
+          const error = CallError.fromResponse({ status: 429, headers, now })
+          const { call, attempts } = yield* failing(error)
+
+          const fiber = yield* Effect.fork(Effect.exit(Effect.retry(call, RetryPolicy.make())))
+          yield* TestClock.adjust(Duration.days(10))
+
+          deepStrictEqual(yield* Fiber.join(fiber), Exit.fail(error))
+          return (yield* attempts).length
+        })
+      )
+
+      deepStrictEqual(attemptCounts, [1, 1, 1, 1])
+    })
+  )
+
   it.effect("a deadline stops before a retry whose wait would end after it", () =>
     Effect.gen(function* () {
       const { call, attempts } = yield* failing(serverError)
