@@ -92,7 +92,9 @@ export interface Options<R = never> {
   /**
    * When to try again. Default `RetryPolicy.make()`. Only `CallError.isRetryable` errors are ever retried,
    * whatever the schedule says; pass `Schedule.stop` to disable retries. The schedule's requirements (e.g. a
-   * `RetryBudget` for `RetryPolicy.make({ budget: true })`) are taken from the layer's context. An error that is
+   * `RetryBudget` for `RetryPolicy.make({ budget: true })`) are taken from the layer's context. When a
+   * `RetryBudget` is there (or in the caller's context), every successful call is recorded in it, once even
+   * inside a budgeted `RetryPolicy.retry`, so retries stay a fraction of traffic without further wiring. An error that is
    * still retryable when the schedule gives up after retrying comes back marked `exhausted`, so an outer retry
    * layer does not multiply the attempts (with retries disabled it comes back unmarked).
    */

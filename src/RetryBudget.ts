@@ -20,6 +20,7 @@
  */
 import type { Schedule } from "effect"
 import { Clock, Context, Effect, Layer, Metric, Ref, Schema } from "effect"
+import { track } from "./internal/retryBudgetTrack.js"
 import { withContinue } from "./internal/retrySchedule.js"
 
 /**
@@ -191,13 +192,15 @@ export const recordSuccess: Effect.Effect<void, never, RetryBudget> = Effect.fla
 )
 
 /**
- * Runs `self` and records its success in the budget.
+ * Runs `self` and records its success in the budget. Nested layers record one success once: when an enclosing
+ * `trackSuccess` (a `RetryPolicy.retry` with `budget: true`) will record it, an inner one (or an `AiClient` call,
+ * which records successes into a budget in its context) does not record it again.
  *
  * @since 0.1.0
  * @category combinators
  */
 export const trackSuccess = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | RetryBudget> =>
-  Effect.tap(self, () => recordSuccess)
+  track(self, recordSuccess)
 
 /**
  * Makes a retry schedule ask the budget before each retry it would make; a refusal stops the schedule, so the

@@ -6,6 +6,8 @@ import type { Scope } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import * as AiClient from "../src/AiClient.js"
+import * as RetryBudget from "../src/RetryBudget.js"
+import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as CallError from "../src/CallError.js"
 import type * as ChatCompletion from "../src/ChatCompletion.js"
 import * as Provider from "../src/simulation/Provider.js"
@@ -320,6 +322,60 @@ describe("AiClient", () => {
         yield* client.createChatCompletion(body, { idempotencyKey: "order 42:~!%D0%BA" })
 
         deepStrictEqual(yield* keysOnTheWire(provider), ["order 42:~!%D0%BA"])
+      })
+    )
+  })
+
+  describe("retry budget", () => {
+    it.scoped("records each success into the budget in its context, so a later outage can spend it", () =>
+      Effect.gen(function* () {
+        const provider = yield* Provider.make({
+          ...instant,
+          faultRate: 0,
+          faultPlan: ["none", "none", "none", "none", "none", "503", "503", "503", "503", "503", "503"]
+        })
+        const context = yield* Layer.build(
+          AiClient.layer({
+            baseUrl: provider.baseUrl,
+            retry: RetryPolicy.make({ budget: true, maxRetries: 10, base: "1 millis", cap: "1 millis" })
+          }).pipe(
+            Layer.provideMerge(RetryBudget.layer({ ratio: 1, minRetriesPerSecond: 0 })),
+            Layer.provide(NodeHttpClient.layerUndici)
+          )
+        )
+        const client = Context.get(context, AiClient.AiClient)
+        const budget = Context.get(context, RetryBudget.RetryBudget)
+
+        yield* Effect.forEach([1, 2, 3, 4, 5], () => client.createChatCompletion(body), { discard: true })
+        const afterSuccesses = yield* budget.available
+
+        const error = yield* failure(withClockRunning(client.createChatCompletion(body)))
+
+        strictEqual(afterSuccesses, 5)
+        strictEqual(error._tag, "ServerError")
+        deepStrictEqual(yield* outcomes(provider), [
+          ...Array.from({ length: 5 }, () => "executed"),
+          ...Array.from({ length: 6 }, () => "503")
+        ])
+        strictEqual(yield* budget.available, 0)
+      })
+    )
+
+    it.scoped("records one success once when a budgeted RetryPolicy.retry wraps the client", () =>
+      Effect.gen(function* () {
+        const provider = yield* Provider.make({ ...instant, faultRate: 0 })
+        const context = yield* Layer.build(
+          AiClient.layer({ baseUrl: provider.baseUrl }).pipe(
+            Layer.provideMerge(RetryBudget.layer({ ratio: 1, minRetriesPerSecond: 0 })),
+            Layer.provide(NodeHttpClient.layerUndici)
+          )
+        )
+        const client = Context.get(context, AiClient.AiClient)
+        const budget = Context.get(context, RetryBudget.RetryBudget)
+
+        yield* RetryPolicy.retry(client.createChatCompletion(body), { budget: true }).pipe(Effect.provide(context))
+
+        strictEqual(yield* budget.available, 1)
       })
     )
   })

@@ -12,7 +12,9 @@ import { identity } from "effect/Function"
 import { randomUUID } from "node:crypto"
 import * as CallError from "../CallError.js"
 import * as ChatCompletion from "../ChatCompletion.js"
+import * as RetryBudget from "../RetryBudget.js"
 import * as RetryPolicy from "../RetryPolicy.js"
+import { trackOption } from "./retryBudgetTrack.js"
 
 /** @internal */
 export const idempotencyKeyHeader = "Idempotency-Key"
@@ -202,6 +204,8 @@ export const make = <R = never>(options: ClientOptions<R>) =>
           )
         )
 
+        const budget = yield* Effect.serviceOption(RetryBudget.RetryBudget)
+
         let attempts = 0
 
         return yield* Effect.suspend(() => {
@@ -209,6 +213,8 @@ export const make = <R = never>(options: ClientOptions<R>) =>
           return attempt(request, key, timeout)
         }).pipe(
           Effect.retry({ schedule, while: CallError.isRetryable }),
+          // A success refills the shared budget that a `budget: true` schedule spends from.
+          (retried) => trackOption(retried, budget),
           // Retried and given up on: an outer retry layer must not start over and multiply the attempts. A call
           // this client did not retry at all (retries disabled, or refused at once) is left for the caller.
           Effect.mapError((error) =>
