@@ -269,6 +269,44 @@ describe("DeadLetterQueue.layerSql (SQLite file) persistence", () => {
   )
 })
 
+describe("DeadLetterQueue.layerSql table option", () => {
+  it.effect("refuses a table name that is not a plain lowercase identifier, before any SQL runs", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const client = SqliteClient.layer({ filename: join(dir, "dlq.db") })
+      const names = ["ai_dead_letters; DROP TABLE x", "Dead", "1dlq", "", "dlq-x", "d".repeat(43), 'a"b']
+
+      const errors = yield* Effect.forEach(names, (table) =>
+        Effect.flip(
+          Effect.provide(DeadLetterQueue.list(), DeadLetterQueue.layerSql({ table }).pipe(Layer.provide(client)))
+        )
+      )
+      const accepted = yield* Effect.provide(
+        DeadLetterQueue.list(),
+        DeadLetterQueue.layerSql({ table: "d".repeat(42) }).pipe(Layer.provide(client))
+      )
+      const tables = yield* Effect.provide(
+        Effect.flatMap(SqliteClient.SqliteClient, (sql) => sql`SELECT name FROM sqlite_master WHERE type = 'table'`),
+        client
+      )
+      rmSync(dir, { recursive: true, force: true })
+
+      deepStrictEqual(
+        errors.map((error) => [error._tag, (error as DeadLetterQueue.DeadLetterQueueError).operation]),
+        names.map(() => ["DeadLetterQueueError", "layerSql"])
+      )
+      strictEqual(
+        errors[0]!.message,
+        'The dead-letter queue failed during layerSql: "ai_dead_letters; DROP TABLE x" is not a valid dead-letter ' +
+          "table name: use 1 to 42 lowercase letters, digits and underscores, starting with a letter or underscore " +
+          '(e.g. "ai_dead_letters")'
+      )
+      deepStrictEqual(accepted, [])
+      deepStrictEqual(tables, [{ name: "d".repeat(42) }])
+    })
+  )
+})
+
 describePg("DeadLetterQueue.layerSql (PostgreSQL)", (url) => {
   const freshTable = () => `dlq_${randomUUID().replaceAll("-", "")}`.slice(0, 40)
   suite("PostgreSQL", (options) =>

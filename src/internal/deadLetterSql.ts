@@ -71,9 +71,36 @@ const createTable = (sql: SqlClient.SqlClient, table: string): Effect.Effect<voi
   })
 }
 
+/** Leaves room for the `_dead_lettered_at_idx` suffix within PostgreSQL's 63-character identifiers. */
+const tableNameMaxLength = 42
+
+/** The identifier rule of `IdempotencyStore.layerSql`: a plain lowercase SQL name, never quoted or escaped. */
+const tableName = /^[a-z_][a-z0-9_]*$/
+
+/**
+ * Refuses a table name that is not a plain lowercase identifier before any SQL is written with it.
+ *
+ * @internal
+ */
+export const checkTable = (table: string): Effect.Effect<void, DeadLetterQueueError> =>
+  typeof table === "string" && table.length <= tableNameMaxLength && tableName.test(table)
+    ? Effect.void
+    : Effect.fail(
+        new DeadLetterQueueError({
+          operation: "layerSql",
+          cause: new Error(
+            `${JSON.stringify(table)} is not a valid dead-letter table name: use 1 to ${tableNameMaxLength} ` +
+              `lowercase letters, digits and underscores, starting with a letter or underscore ` +
+              `(e.g. "ai_dead_letters")`
+          )
+        })
+      )
+
 /** @internal */
 export const make = (table: string): Effect.Effect<Backend, SqlError | DeadLetterQueueError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
+    yield* checkTable(table)
+
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const supported = sql.onDialectOrElse({ sqlite: () => true, pg: () => true, orElse: () => false })
     if (!supported) {
