@@ -659,4 +659,18 @@ describe("Idempotency.execute, store-independent", () => {
       )
     }).pipe(Effect.provide(IdempotencyStore.layerMemory))
   )
+
+  it.effect("counts with the fiber's metric labels as well as the outcome", () =>
+    Effect.gen(function* () {
+      const tenant = Metric.tagged(Metric.tagged(executions, "outcome", "claimed"), "tenant", "t1")
+      const before = (yield* Metric.value(tenant)).count
+      const runs = yield* Ref.make(0)
+
+      yield* Idempotency.execute(answer(runs), { key, request, success: Answer }).pipe(
+        Effect.tagMetrics("tenant", "t1")
+      )
+
+      strictEqual((yield* Metric.value(tenant)).count - before, 1)
+    }).pipe(Effect.provide(IdempotencyStore.layerMemory))
+  )
 })

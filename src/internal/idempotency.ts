@@ -8,8 +8,21 @@
  *
  * @internal
  */
-import { Cause, Clock, Context, Duration, Effect, Exit, Fiber, FiberRef, Metric, Option, Tracer } from "effect"
-import type { MetricLabel } from "effect"
+import {
+  Array as Arr,
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberRef,
+  Metric,
+  MetricLabel,
+  Option,
+  Tracer
+} from "effect"
 import * as CallError from "../CallError.js"
 import * as Fingerprint from "../Fingerprint.js"
 import type { AwaitOptions, ExecuteOptions, Outcome, PollOptions, SubmitOptions } from "../Idempotency.js"
@@ -45,12 +58,18 @@ export const executions = Metric.counter("effect_idempotency_executions_total", 
   incremental: true
 })
 
-const outcomes: ReadonlyArray<ExecutionOutcome> = ["claimed", "replayed", "takeover", "mismatch", "in_progress"]
-
-/** The counter tagged once per outcome, so that counting a call is a single increment. */
-const counters = Object.fromEntries(
-  outcomes.map((outcome) => [outcome, Metric.tagged(executions, "outcome", outcome)])
-) as Record<ExecutionOutcome, typeof executions>
+/**
+ * The `outcome` label of each outcome, one array each for good. A counter finds its registry entry for a set
+ * of labels through a cache keyed by the array itself, so handing it the same array every time is a lookup;
+ * `Metric.tagged` builds a new array (and so a new registry key) on every increment.
+ */
+const outcomeLabels: Record<ExecutionOutcome, ReadonlyArray<MetricLabel.MetricLabel>> = {
+  claimed: [MetricLabel.make("outcome", "claimed")],
+  replayed: [MetricLabel.make("outcome", "replayed")],
+  takeover: [MetricLabel.make("outcome", "takeover")],
+  mismatch: [MetricLabel.make("outcome", "mismatch")],
+  in_progress: [MetricLabel.make("outcome", "in_progress")]
+}
 
 /**
  * What a call reads from its fiber once, when it starts: its span, the services in its context, its `Clock`
@@ -64,12 +83,14 @@ interface Ambient {
 }
 
 /**
- * Sets the outcome on the span and counts it, as `Metric.increment` would (with the fiber's metric labels).
- * It acts at once: call it only while the call runs (inside a callback), never while building an effect.
+ * Sets the outcome on the span and counts it, as `Metric.increment(Metric.tagged(executions, "outcome", ...))`
+ * would, with the fiber's metric labels too. It acts at once: call it only while the call runs (inside a
+ * callback), never while building an effect.
  */
 const observe = (ambient: Ambient, outcome: ExecutionOutcome): void => {
   ambient.span.attribute("idempotency.outcome", outcome)
-  counters[outcome].unsafeUpdate(1, ambient.labels)
+  const labels = outcomeLabels[outcome]
+  executions.unsafeUpdate(1, ambient.labels.length === 0 ? labels : Arr.union(labels, ambient.labels))
 }
 
 /** Like Effect's own library spans, ours skip the stack trace: it costs more than a replay's decoding. */
@@ -185,7 +206,13 @@ const heartbeatOf = (input: Duration.DurationInput | undefined): number => {
 const planOf = <A, AI, AR, F, FI, FR, Req, E, RE, RR>(
   call: Call<A, AI, AR, F, FI, FR, Req, E, RE, RR>
 ): Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR> => ({
-  ...call,
+  ambient: call.ambient,
+  key: call.key,
+  requestHash: call.requestHash,
+  store: call.store,
+  options: call.options,
+  ttl: call.ttl,
+  lease: call.lease,
   owner: globalThis.crypto.randomUUID(),
   heartbeat: heartbeatOf(call.options.heartbeat),
   isFatal: call.options.isFatal ?? CallError.isFatal,
