@@ -91,6 +91,20 @@ describe("RetryBudget", () => {
     }).pipe(Effect.provide(RetryBudget.layer({ ratio: 0.5, minRetriesPerSecond: 0, maxTokens: 25 })))
   )
 
+  it.effect("nested trackSuccess layers record one success once; separate calls each record theirs", () =>
+    Effect.gen(function* () {
+      const budget = yield* RetryBudget.RetryBudget
+
+      yield* RetryBudget.trackSuccess(RetryBudget.trackSuccess(RetryBudget.trackSuccess(Effect.void)))
+      const afterNested = yield* budget.available
+      yield* RetryPolicy.retry(RetryPolicy.retry(Effect.void, { budget: true }), { budget: true })
+      const afterNestedPolicies = yield* budget.available
+      yield* Effect.all([RetryBudget.trackSuccess(Effect.void), RetryBudget.trackSuccess(Effect.void)])
+
+      deepStrictEqual([afterNested, afterNestedPolicies, yield* budget.available], [1, 2, 4])
+    }).pipe(Effect.provide(RetryBudget.layer({ ratio: 1, minRetriesPerSecond: 0 })))
+  )
+
   it.effect("a withdrawal spends the reserve first, then deposits, then refuses", () =>
     Effect.gen(function* () {
       const budget = yield* RetryBudget.RetryBudget
