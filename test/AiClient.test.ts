@@ -95,16 +95,19 @@ describe("AiClient", () => {
 
     it.scoped("keeps a generated key across the attempts of one call and changes it between calls", () =>
       Effect.gen(function* () {
-        const provider = yield* Provider.make({ ...instant, faultPlan: ["500", "none", "none"] })
+        const provider = yield* Provider.make({ ...instant, faultPlan: ["500", "none", "none", "none"] })
         const client = yield* clientFor(provider.baseUrl, { timeout: "1 day" })
+        const call = client.createChatCompletion(body)
 
-        yield* withClockRunning(client.createChatCompletion(body))
+        yield* withClockRunning(call)
         yield* client.createChatCompletion(body)
+        yield* call
 
-        const [first, retry, other] = yield* keysOnTheWire(provider)
+        const [first, retry, other, rerun] = yield* keysOnTheWire(provider)
         assert.match(first!, /^[0-9a-f-]{36}$/)
         strictEqual(retry, first)
         assert.notStrictEqual(other, first)
+        assert.notStrictEqual(rerun, first)
       })
     )
   })

@@ -166,9 +166,9 @@ export const make = <R = never>(options: ClientOptions<R>) =>
         })
       )
 
-    const createChatCompletion = (
+    const prepareCall = (
       body: ChatCompletion.ChatCompletionRequest,
-      call: CallOptions = {}
+      call: CallOptions
     ): Effect.Effect<ChatCompletion.ChatCompletion, CallError.CallError> => {
       if (body.stream === true) {
         return Effect.failSync(streamRefused)
@@ -228,6 +228,13 @@ export const make = <R = never>(options: ClientOptions<R>) =>
         })
       )
     }
+
+    // Suspended so that each run of the returned effect makes its own key when the caller gave none.
+    const createChatCompletion = (
+      body: ChatCompletion.ChatCompletionRequest,
+      call: CallOptions = {}
+    ): Effect.Effect<ChatCompletion.ChatCompletion, CallError.CallError> =>
+      Effect.suspend(() => prepareCall(body, call))
 
     return { createChatCompletion } as const
   })
