@@ -139,6 +139,25 @@ describe("simulation", () => {
     60_000
   )
 
+  it.live("refuses a database it did not create and marks the ones it writes", () =>
+    Effect.gen(function* () {
+      const app = freshDb()
+      const setup = new Database(app)
+      setup.exec("CREATE TABLE users (id INTEGER); CREATE TABLE ai_idempotency (idem_key TEXT)")
+      setup.close()
+      const fresh = freshDb()
+
+      const refused = yield* Effect.flip(Simulation.run(settings(app, { actions: 2 })))
+      yield* Simulation.run(settings(fresh, { actions: 2, faultRate: 0 }))
+      const again = yield* Simulation.checkDatabase(fresh).pipe(Effect.either)
+
+      strictEqual(refused._tag, "NotASimulationDatabase")
+      strictEqual(countInFile(app, "SELECT COUNT(*) AS n FROM sqlite_master"), 2)
+      strictEqual(countInFile(fresh, `SELECT COUNT(*) AS n FROM ${Simulation.markerTable}`), 1)
+      strictEqual(again._tag, "Right")
+    })
+  )
+
   it.live(
     "dead-letters an action whose retries run out, once per action",
     () =>

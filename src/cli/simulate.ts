@@ -84,7 +84,9 @@ const options = {
   ),
   db: Options.text("db").pipe(
     Options.withDefault(defaultDb),
-    Options.withDescription("SQLite file for outputs and idempotency records; its simulation tables are reset.")
+    Options.withDescription(
+      "SQLite file for outputs and idempotency records: a new file or one simulate created (its tables are reset)."
+    )
   ),
   requests: Options.text("requests").pipe(
     Options.optional,
@@ -144,6 +146,8 @@ export const maxActions = 1_000_000
  * @category constants
  */
 export const maxConcurrency = 1024
+
+const toBadInput = (error: Simulation.NotASimulationDatabase) => Effect.fail(new BadInput({ problem: error.message }))
 
 const check = (ok: boolean, problem: string): Effect.Effect<void, BadInput> =>
   ok ? Effect.void : Effect.fail(new BadInput({ problem }))
@@ -225,6 +229,78 @@ const checkWritableFile = (
     }
   })
 
+/** Whether a process with this id is running (signal 0 only checks; EPERM means it runs as someone else). */
+const isRunning = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as { readonly code?: unknown }).code === "EPERM"
+  }
+}
+
+/**
+ * Holds `<db>.lock` for the scope, so that a second `simulate` on the same file is refused instead of dropping
+ * the tables under the first one. The lock holds the owner's process id: a lock left by a process that is gone
+ * (killed with SIGKILL, say) is taken over. Two runs that start at the same moment over a lock left behind may
+ * both try to take it over; one of them then wins and the other is refused.
+ */
+const lockDatabase = (db: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const lock = `${db}.lock`
+
+    const tryCreate = fs.writeFileString(lock, `${process.pid}\n`, { flag: "wx" }).pipe(
+      Effect.as(true),
+      Effect.catchAll((error) =>
+        error._tag === "SystemError" && error.reason === "AlreadyExists" ? Effect.succeed(false) : Effect.fail(error)
+      ),
+      Effect.mapError(
+        (error) => new BadInput({ problem: `--db ${db}: cannot create lock file ${lock} (${error.message})` })
+      )
+    )
+    const owner = fs.readFileString(lock).pipe(
+      Effect.map((text) => Number.parseInt(text.trim(), 10)),
+      Effect.orElseSucceed(() => Number.NaN)
+    )
+    const refuse = (pid: number) =>
+      new BadInput({
+        problem: Number.isNaN(pid)
+          ? `--db ${db}: another simulate is using this file (${lock}); wait for it or pass another --db`
+          : `--db ${db}: another simulate (process ${pid}) is using this file; wait for it or pass another --db`
+      })
+
+    for (let attempt = 0; ; attempt++) {
+      if (yield* tryCreate) {
+        break
+      }
+
+      const pid = yield* owner
+      const alive = Number.isInteger(pid) && pid > 0 && isRunning(pid)
+      if (alive || attempt > 0) {
+        return yield* Effect.fail(refuse(alive ? pid : Number.NaN))
+      }
+
+      yield* fs.remove(lock).pipe(Effect.ignore)
+    }
+
+    yield* Effect.addFinalizer(() => fs.remove(lock).pipe(Effect.ignore))
+  })
+
+/** `--json` must not name the `--db` file (the report would replace the database), through any path or link. */
+const checkDistinct = (db: string, json: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const real = (file: string) => fs.realPath(file).pipe(Effect.orElseSucceed(() => path.resolve(file)))
+
+    if ((yield* real(db)) === (yield* real(json))) {
+      return yield* Effect.fail(
+        new BadInput({ problem: `--json ${json}: is the --db file; the report would replace the database` })
+      )
+    }
+  })
+
 /** Writes next to the target and renames over it, so a reader never sees half a report. */
 const writeAtomically = (file: string, text: string) =>
   Effect.gen(function* () {
@@ -270,52 +346,60 @@ const progressReporter = Effect.gen(function* () {
  * @category handlers
  */
 export const handler = (flags: Flags) =>
-  Effect.gen(function* () {
-    const output = yield* Output
+  Effect.scoped(
+    Effect.gen(function* () {
+      const output = yield* Output
 
-    yield* validateNumbers(flags)
+      yield* validateNumbers(flags)
 
-    yield* checkWritableFile("--db", flags.db, { directory: flags.db === defaultDb, file: true })
+      yield* Option.match(flags.json, { onNone: () => Effect.void, onSome: (file) => checkDistinct(flags.db, file) })
 
-    yield* Option.match(flags.json, {
-      onNone: () => Effect.void,
-      onSome: (file) => checkWritableFile("--json", file, { directory: false, file: false })
+      yield* checkWritableFile("--db", flags.db, { directory: flags.db === defaultDb, file: true })
+
+      yield* Option.match(flags.json, {
+        onNone: () => Effect.void,
+        onSome: (file) => checkWritableFile("--json", file, { directory: false, file: false })
+      })
+
+      yield* lockDatabase(flags.db)
+
+      yield* Simulation.checkDatabase(flags.db).pipe(Effect.catchTag("NotASimulationDatabase", toBadInput))
+
+      const requests = yield* Option.match(flags.requests, {
+        onNone: () => Effect.succeed(Workload.generateRequests(generatedRequests, flags.seed)),
+        onSome: (file) =>
+          Workload.loadRequests(file).pipe(Effect.mapError((error) => new BadInput({ problem: error.message })))
+      })
+
+      const onProgress = yield* progressReporter
+
+      const report = yield* Simulation.run({
+        actions: flags.actions,
+        concurrency: flags.concurrency,
+        faultRate: flags.faultRate,
+        redeliveryRate: flags.redeliveryRate,
+        seed: flags.seed,
+        db: flags.db,
+        requests,
+        requestsSource: Option.getOrElse(flags.requests, () => `${generatedRequests} generated`),
+        costPerCall: flags.costPerCall,
+        actionsPerMonth: flags.actionsPerMonth,
+        attemptTimeout: Duration.seconds(flags.attemptTimeout),
+        onProgress
+      }).pipe(Effect.catchTag("NotASimulationDatabase", toBadInput))
+
+      yield* output.stdout(`${Report.formatTable(report)}\n`)
+
+      yield* Option.match(flags.json, {
+        onNone: () => Effect.void,
+        onSome: (file) => writeAtomically(file, Report.toJson(report))
+      })
+
+      if (!Report.isClean(report.idempotent)) {
+        return yield* Effect.fail(new DuplicatesFound({ run: report.idempotent }))
+      }
     })
-
-    const requests = yield* Option.match(flags.requests, {
-      onNone: () => Effect.succeed(Workload.generateRequests(generatedRequests, flags.seed)),
-      onSome: (file) =>
-        Workload.loadRequests(file).pipe(Effect.mapError((error) => new BadInput({ problem: error.message })))
-    })
-
-    const onProgress = yield* progressReporter
-
-    const report = yield* Simulation.run({
-      actions: flags.actions,
-      concurrency: flags.concurrency,
-      faultRate: flags.faultRate,
-      redeliveryRate: flags.redeliveryRate,
-      seed: flags.seed,
-      db: flags.db,
-      requests,
-      requestsSource: Option.getOrElse(flags.requests, () => `${generatedRequests} generated`),
-      costPerCall: flags.costPerCall,
-      actionsPerMonth: flags.actionsPerMonth,
-      attemptTimeout: Duration.seconds(flags.attemptTimeout),
-      onProgress
-    })
-
-    yield* output.stdout(`${Report.formatTable(report)}\n`)
-
-    yield* Option.match(flags.json, {
-      onNone: () => Effect.void,
-      onSome: (file) => writeAtomically(file, Report.toJson(report))
-    })
-
-    if (!Report.isClean(report.idempotent)) {
-      return yield* Effect.fail(new DuplicatesFound({ run: report.idempotent }))
-    }
-  })
+  )
 
 /**
  * The `simulate` command.

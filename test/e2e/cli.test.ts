@@ -5,7 +5,9 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { assertFalse, assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
+import Database from "better-sqlite3"
 import { ConfigProvider, Effect, Layer } from "effect"
+import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -191,6 +193,25 @@ describe("effect-idempotency simulate", () => {
         /^effect-idempotency: --db \/proc\/effect-idempotency-sim\.db: cannot be written \(/
       ],
       [
+        "--db naming an application's database",
+        (dir) => {
+          const file = join(dir, "app.db")
+          const db = new Database(file)
+          db.exec("CREATE TABLE users (id INTEGER); CREATE TABLE ai_idempotency (idem_key TEXT)")
+          db.close()
+          return ["--db", file]
+        },
+        /^effect-idempotency: --db .*\/app\.db: is not a simulation database \(it holds users and no effect_idempotency_simulation table\); simulate resets the tables of its database, so pass a new file or one simulate created$/
+      ],
+      [
+        "--db naming a text file",
+        (dir) => {
+          writeFileSync(join(dir, "notes.db"), "not a database\n")
+          return ["--db", join(dir, "notes.db")]
+        },
+        /^effect-idempotency: --db .*\/notes\.db: is not a SQLite database; pass a new file or one simulate created$/
+      ],
+      [
         "malformed JSONL line",
         (dir) => {
           const file = join(dir, "requests.jsonl")
@@ -241,6 +262,68 @@ describe("effect-idempotency simulate", () => {
         })
       )
     }
+
+    it.live("--json naming the --db file by another path", () =>
+      Effect.gen(function* () {
+        const dir = tempDir()
+
+        const result = yield* runCli(["simulate", "--db", join(dir, "sim.db"), "--json", join(dir, ".", "sim.db")])
+
+        strictEqual(result.code, 2)
+        strictEqual(result.stdout, "")
+        strictEqual(
+          result.stderr,
+          `effect-idempotency: --json ${join(dir, ".", "sim.db")}: is the --db file; the report would replace the database\n`
+        )
+        deepStrictEqual(readdirSync(dir), [])
+      })
+    )
+
+    it.live("an application's database is left as it was", () =>
+      Effect.gen(function* () {
+        const file = join(tempDir(), "app.db")
+        const before = new Database(file)
+        before.exec("CREATE TABLE users (id INTEGER); INSERT INTO users VALUES (7); CREATE TABLE ai_dead_letters (k)")
+        before.close()
+
+        const result = yield* runCli(["simulate", "--db", file, "--actions", "2"])
+
+        strictEqual(result.code, 2)
+        const after = new Database(file, { readonly: true })
+        const tables = after.prepare("SELECT name FROM sqlite_master ORDER BY name").all()
+        const mode = after.pragma("journal_mode", { simple: true })
+        after.close()
+        deepStrictEqual(tables, [{ name: "ai_dead_letters" }, { name: "users" }])
+        strictEqual(mode, "delete")
+        assertFalse(existsSync(`${file}.lock`))
+      })
+    )
+
+    it.live(
+      "a second simulate on the same --db is refused while the first runs; a lock left by a dead process is taken over",
+      () =>
+        Effect.gen(function* () {
+          const dir = tempDir()
+          const db = join(dir, "sim.db")
+          const gone = spawnSync(process.execPath, ["-e", ""]).pid
+          writeFileSync(`${db}.lock`, `${gone}\n`)
+          const args = ["simulate", "--db", db, "--actions", "20", "--fault-rate", "0"]
+
+          const alone = yield* runCli(args)
+          const [first, second] = yield* Effect.all([runCli(args), runCli(args)], { concurrency: 2 })
+
+          strictEqual(alone.code, 0)
+
+          deepStrictEqual([first.code, second.code].sort(), [0, 2])
+          const refused = first.code === 2 ? first : second
+          strictEqual(
+            refused.stderr,
+            `effect-idempotency: --db ${db}: another simulate (process ${process.pid}) is using this file; wait for it or pass another --db\n`
+          )
+          assertFalse(existsSync(`${db}.lock`))
+        }),
+      60_000
+    )
 
     it.live("an unknown subcommand", () =>
       Effect.gen(function* () {
