@@ -76,8 +76,9 @@ const decodeJson = <A, I, R>(
     return Effect.fail(new StoredValueInvalid({ key, cause }))
   }
   if (Either.isEither(decoded)) {
+    // An Either is an effect already: a Right answers as it is.
     return Either.isRight(decoded)
-      ? Effect.succeed(decoded.right as A)
+      ? (decoded as Either.Either<A, never>)
       : Effect.fail(new StoredValueInvalid({ key, cause: decoded.left }))
   }
   return Effect.mapError(decoded, (cause) => new StoredValueInvalid({ key, cause }))
