@@ -174,6 +174,48 @@ describe("simulation", () => {
         strictEqual(report.idempotent.attempts, 80)
         deepStrictEqual(report.idempotent.retriesByReason, { ServerError: 60 })
         strictEqual(countInFile(db, "SELECT COUNT(*) AS n FROM ai_dead_letters"), 10)
+        strictEqual(report.idempotent.billedButUndelivered, 0)
+        strictEqual(report.naive.billedButUndelivered, 0)
+      }),
+    60_000
+  )
+
+  it.live(
+    "counts the billing of actions that never delivered an answer, and warns about them",
+    () =>
+      Effect.gen(function* () {
+        const db = freshDb()
+
+        const report = yield* Simulation.run(
+          settings(db, {
+            actions: 5,
+            redeliveryRate: 0,
+            faultRate: 1,
+            costPerCall: 0.5,
+            attemptTimeout: "300 millis",
+            provider: { faultKinds: ["hang"], retryAfter: 0 }
+          })
+        )
+        const table = Report.formatTable(report)
+        const json = JSON.parse(Report.toJson(report))
+
+        strictEqual(report.idempotent.deadLetters, 5)
+        strictEqual(report.idempotent.duplicateBillableEvents, 0)
+        strictEqual(report.idempotent.billedButUndelivered, 5)
+        strictEqual(report.idempotent.undeliveredCostUsd, 2.5)
+        strictEqual(report.naive.billedButUndelivered, 20)
+        strictEqual(json.idempotent.billedButUndelivered, 5)
+        strictEqual(json.naive.undeliveredCostUsd, 10)
+        assert.match(table, /\nbilled but undelivered\s+5\s+20\n/)
+        assert.include(
+          table,
+          `\nwarning: the idempotent run dead-lettered 5 of 5 actions; 5 billable events ($2.50) were paid for without an answer; see: effect-idempotency dlq list --db ${db}\n`
+        )
+        assertTrue(
+          table.endsWith(
+            "\nidempotent run: no duplicate billing, outputs or rows, but 5 of 5 actions FAILED and were dead-lettered."
+          )
+        )
       }),
     60_000
   )

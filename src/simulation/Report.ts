@@ -46,6 +46,13 @@ export interface RunReport {
   readonly duplicateRows: number
   /** Actions whose retries ran out (or hit a fatal error) and went to the dead-letter queue. */
   readonly deadLetters: number
+  /**
+   * Billed executions of actions that never delivered an answer (they ended in the dead-letter queue): paid
+   * for, but nothing to show for it. Counted apart from `duplicateBillableEvents`.
+   */
+  readonly billedButUndelivered: number
+  /** `billedButUndelivered × costPerCall`. */
+  readonly undeliveredCostUsd: number
   /** `duplicateBillableEvents × costPerCall`. */
   readonly wastedCostUsd: number
   /** `wastedCostUsd` scaled to `actionsPerMonth` actions. */
@@ -157,6 +164,31 @@ const millis = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} 
 
 const percent = (rate: number): string => `${Math.round(rate * 10000) / 100}%`
 
+/** The last line of the table: whether the idempotent run was clean, and whether it delivered everything. */
+const verdict = (run: RunReport): string => {
+  if (!isClean(run)) {
+    return "idempotent run: DUPLICATES FOUND (see above)."
+  }
+  if (run.deadLetters === 0) {
+    return "idempotent run: no duplicate billing, outputs or rows."
+  }
+  return (
+    `idempotent run: no duplicate billing, outputs or rows, but ${integer.format(run.deadLetters)} of ` +
+    `${integer.format(run.actions)} actions FAILED and were dead-lettered.`
+  )
+}
+
+/** A warning line when the idempotent run gave up on actions, naming what they cost and where they are. */
+const deadLetterWarning = (run: RunReport, settings: Settings): ReadonlyArray<string> =>
+  run.deadLetters === 0
+    ? []
+    : [
+        `warning: the idempotent run dead-lettered ${integer.format(run.deadLetters)} of ` +
+          `${integer.format(run.actions)} actions; ${integer.format(run.billedButUndelivered)} billable events ` +
+          `(${money.format(run.undeliveredCostUsd)}) were paid for without an answer; ` +
+          `see: effect-idempotency dlq list --db ${settings.db}`
+      ]
+
 /**
  * The report as the side-by-side table the CLI prints.
  *
@@ -191,6 +223,16 @@ export const formatTable = (report: Report): string => {
     ["duplicate rows", integer.format(idempotent.duplicateRows), integer.format(naive.duplicateRows)],
     ["dead letters", integer.format(idempotent.deadLetters), integer.format(naive.deadLetters)],
     [
+      "billed but undelivered",
+      integer.format(idempotent.billedButUndelivered),
+      integer.format(naive.billedButUndelivered)
+    ],
+    [
+      "cost of undelivered billing",
+      money.format(idempotent.undeliveredCostUsd),
+      money.format(naive.undeliveredCostUsd)
+    ],
+    [
       `wasted cost (at ${money.format(settings.costPerCall)}/call)`,
       money.format(idempotent.wastedCostUsd),
       money.format(naive.wastedCostUsd)
@@ -214,9 +256,6 @@ export const formatTable = (report: Report): string => {
   const title =
     `effect-idempotency simulate: ${integer.format(settings.actions)} actions, concurrency ${settings.concurrency}, ` +
     `fault rate ${percent(settings.faultRate)}, redelivery rate ${percent(settings.redeliveryRate)}, seed ${settings.seed}`
-  const verdict = isClean(idempotent)
-    ? "idempotent run: no duplicate billing, outputs or rows."
-    : "idempotent run: DUPLICATES FOUND (see above)."
   return [
     title,
     `requests: ${settings.requests}; database: ${settings.db}`,
@@ -224,7 +263,8 @@ export const formatTable = (report: Report): string => {
     line(header),
     ...rows.map(line),
     "",
-    verdict
+    ...deadLetterWarning(idempotent, settings),
+    verdict(idempotent)
   ].join("\n")
 }
 

@@ -161,7 +161,13 @@ const summarise = (
 
     const rows = yield* Outputs.rowsPerAction(runner)
 
-    const actions = new Set(options.deliveries.map((d) => d.action.id)).size
+    const actionIds = new Set(options.deliveries.map((d) => d.action.id))
+    const actions = actionIds.size
+    const answered = new Set(h.delivered.map(([actionId]) => actionId))
+    let billedButUndelivered = 0
+    for (const [actionId, count] of executions) {
+      if (!answered.has(actionId)) billedButUndelivered += count
+    }
     const duplicateBillableEvents = Report.beyondFirst(executions.values())
     const retriesByReason = h.retriesByReason()
     const wastedCostUsd = Report.cents(duplicateBillableEvents * options.costPerCall)
@@ -177,6 +183,8 @@ const summarise = (
       duplicateOutputs: Report.beyondFirst(Report.distinctPerGroup(h.delivered).values()),
       duplicateRows: Report.beyondFirst(rows.values()),
       deadLetters,
+      billedButUndelivered,
+      undeliveredCostUsd: Report.cents(billedButUndelivered * options.costPerCall),
       wastedCostUsd,
       wastedCostPerMonthUsd:
         actions === 0

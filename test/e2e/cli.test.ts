@@ -366,6 +366,12 @@ describe("effect-idempotency dlq", () => {
 
         strictEqual(simulated.code, 0)
         assert.match(simulated.stdout, /\ndead letters\s+2\s+2\n/)
+        assert.include(simulated.stdout, "\nwarning: the idempotent run dead-lettered 2 of 2 actions; ")
+        assertTrue(
+          simulated.stdout.endsWith(
+            "\nidempotent run: no duplicate billing, outputs or rows, but 2 of 2 actions FAILED and were dead-lettered.\n"
+          )
+        )
         strictEqual(listed.code, 0)
         deepStrictEqual(
           listed.stdout
