@@ -9,7 +9,7 @@
  * The hand-written versions do what a careful user would write without the library: hash the request, claim
  * the key with `INSERT ... ON CONFLICT DO NOTHING RETURNING`, run the action, store its JSON with an UPDATE.
  * They skip what the library adds on top (key validation, canonical fingerprint, Schema encoding, owner
- * fencing, leases and heartbeats, spans and metrics), which is exactly what the ratios price.
+ * fencing and leases, spans and metrics), which is exactly what the ratios price.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type BetterSqlite3 from "better-sqlite3"
@@ -37,9 +37,8 @@ export const answer: typeof Answer.Type = { id: "chatcmpl-bench", content: "Hell
 const action = Effect.succeed(answer)
 
 /**
- * The action of (g) and (h): the same answer, delivered on a later microtask as any I/O would be. The engine
- * takes a shortcut for work that is done within one scheduler turn; a real model call never is, so these
- * two show the path production calls take.
+ * The action of (g) and (h): the same answer, delivered on a later microtask as any I/O would be, so that the
+ * figures also show a call whose fiber suspends in the middle of its claim, as every real model call does.
  */
 const asyncAction = Effect.promise(() => Promise.resolve(answer))
 
