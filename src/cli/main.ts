@@ -8,6 +8,8 @@
 import * as CliApp from "@effect/cli/CliApp"
 import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
+import * as CommandDescriptor from "@effect/cli/CommandDescriptor"
+import * as CommandDirective from "@effect/cli/CommandDirective"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
 import { Cause, Console, Effect, Option } from "effect"
@@ -70,7 +72,28 @@ const describe = (error: unknown): string => {
  * Flags are matched exactly: @effect/cli's default ignores case, so `--DB x` would silently set `--db`, and
  * `--DB x --db y` would report `--db` as unknown. Here `--DB` is an unknown argument.
  */
-const cliConfig = CliConfig.layer({ isCaseSensitive: true })
+const config = CliConfig.make({ isCaseSensitive: true })
+const cliConfig = CliConfig.layer(config)
+
+/**
+ * @effect/cli reports a value-taking flag left without its value at the end of the line (`simulate --actions`)
+ * as an unknown argument. It is one when parsing the same line with a value after it leaves nothing over; then
+ * this answers the flag, so that the message can say what is missing.
+ */
+const flagMissingItsValue = (args: ReadonlyArray<string>) => {
+  const last = args.at(-1)
+  if (last === undefined || !last.startsWith("-")) {
+    return Effect.succeed(Option.none<string>())
+  }
+  return CommandDescriptor.parse(command.descriptor, [name, ...args, "0"], config).pipe(
+    Effect.map((directive) =>
+      CommandDirective.isUserDefined(directive) && directive.leftover.length === 0
+        ? Option.some(last)
+        : Option.none<string>()
+    ),
+    Effect.orElseSucceed(() => Option.none<string>())
+  )
+}
 
 /**
  * @effect/cli prints a usage error itself, over several lines, before failing with it. This console keeps
@@ -121,6 +144,14 @@ export const run = (args: ReadonlyArray<string>): Effect.Effect<number, never, C
     if (Cause.isInterruptedOnly(exit.cause)) {
       yield* output.stderr(`${name}: interrupted\n`)
       return 130
+    }
+
+    if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) {
+      const flag = yield* flagMissingItsValue(args)
+      if (Option.isSome(flag)) {
+        yield* output.stderr(`${name}: ${flag.value} needs a value (see --help)\n`)
+        return 2
+      }
     }
 
     if (Option.isSome(failure)) {

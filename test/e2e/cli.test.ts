@@ -325,6 +325,29 @@ describe("effect-idempotency simulate", () => {
       60_000
     )
 
+    it.live("a flag without its value at the end of the line", () =>
+      Effect.gen(function* () {
+        const lines = [
+          ["simulate", "--actions"],
+          ["simulate", "--seed", "3", "--json"],
+          ["dlq", "list", "--limit"],
+          ["dlq", "replay", "k", "--db"]
+        ]
+
+        const results = yield* Effect.forEach(lines, (args) => runCli(args))
+
+        deepStrictEqual(
+          results.map((result) => [result.code, result.stdout, result.stderr]),
+          [
+            [2, "", "effect-idempotency: --actions needs a value (see --help)\n"],
+            [2, "", "effect-idempotency: --json needs a value (see --help)\n"],
+            [2, "", "effect-idempotency: --limit needs a value (see --help)\n"],
+            [2, "", "effect-idempotency: --db needs a value (see --help)\n"]
+          ]
+        )
+      })
+    )
+
     it.live("an unknown subcommand", () =>
       Effect.gen(function* () {
         const result = yield* runCli(["simulat"])
