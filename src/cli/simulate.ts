@@ -5,6 +5,7 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import { Data, Duration, Effect, Option } from "effect"
@@ -301,16 +302,46 @@ const checkDistinct = (db: string, json: string) =>
     }
   })
 
+const temporaryBeside = (file: string): string => `${file}.${randomUUID()}.tmp`
+
+/**
+ * What the operating system said, without the path it said it about (that would be a temporary file's name,
+ * meaningless to the user): `ENOENT: no such file or directory` rather than `..., open '/x/r.json.<uuid>.tmp'`.
+ */
+const systemReason = (error: PlatformError): string => {
+  const text = error._tag === "SystemError" && error.description !== undefined ? error.description : error.message
+  return text.replace(/, \w+ '.*$/, "")
+}
+
 /** Writes next to the target and renames over it, so a reader never sees half a report. */
 const writeAtomically = (file: string, text: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
-    const temporary = `${file}.${randomUUID()}.tmp`
+    const temporary = temporaryBeside(file)
 
     yield* fs.writeFileString(temporary, text).pipe(
       Effect.zipRight(fs.rename(temporary, file)),
       Effect.tapError(() => fs.remove(temporary).pipe(Effect.ignore)),
-      Effect.mapError((error) => new ReportWriteError({ path: file, reason: error.message }))
+      Effect.mapError((error) => new ReportWriteError({ path: file, reason: systemReason(error) }))
+    )
+  })
+
+/**
+ * Proves that the report can be written the way {@link writeAtomically} will: a temporary file is created next
+ * to `--json` (and removed again). Permission bits alone do not tell (a pseudo-file system such as /proc, a
+ * read-only mount, a process running as root).
+ */
+const probeReportFile = (file: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const temporary = temporaryBeside(file)
+
+    yield* fs.writeFileString(temporary, "", { flag: "wx" }).pipe(
+      Effect.zipRight(fs.remove(temporary)),
+      Effect.tapError(() => fs.remove(temporary).pipe(Effect.ignore)),
+      Effect.mapError(
+        (error) => new BadInput({ problem: `--json ${file}: cannot be written (${systemReason(error)})` })
+      )
     )
   })
 
@@ -352,13 +383,24 @@ export const handler = (flags: Flags) =>
 
       yield* validateNumbers(flags)
 
-      yield* Option.match(flags.json, { onNone: () => Effect.void, onSome: (file) => checkDistinct(flags.db, file) })
+      yield* check(flags.db.trim() !== "", `--db needs a file name, got ${JSON.stringify(flags.db)}`)
+
+      yield* Option.match(flags.json, {
+        onNone: () => Effect.void,
+        onSome: (file) =>
+          check(file.trim() !== "", `--json needs a file name, got ${JSON.stringify(file)}`).pipe(
+            Effect.zipRight(checkDistinct(flags.db, file))
+          )
+      })
 
       yield* checkWritableFile("--db", flags.db, { directory: flags.db === defaultDb, file: true })
 
       yield* Option.match(flags.json, {
         onNone: () => Effect.void,
-        onSome: (file) => checkWritableFile("--json", file, { directory: false, file: false })
+        onSome: (file) =>
+          checkWritableFile("--json", file, { directory: false, file: false }).pipe(
+            Effect.zipRight(probeReportFile(file))
+          )
       })
 
       yield* lockDatabase(flags.db)

@@ -325,6 +325,36 @@ describe("effect-idempotency simulate", () => {
       60_000
     )
 
+    it.live("a --json file that cannot be created is refused before the run, naming the --json path", () =>
+      Effect.gen(function* () {
+        const dir = tempDir()
+        const db = join(dir, "sim.db")
+        const targets = ["/proc/effect-idempotency-report.json", "/proc/version", "", " "]
+
+        const results = yield* Effect.forEach(targets, (json) =>
+          runCli(["simulate", "--actions", "2", "--db", db, "--json", json])
+        )
+
+        deepStrictEqual(
+          results.map((result) => [result.code, result.stdout, result.stderr]),
+          [
+            [
+              2,
+              "",
+              "effect-idempotency: --json /proc/effect-idempotency-report.json: cannot be written (ENOENT: no such file or directory)\n"
+            ],
+            [
+              2,
+              "",
+              "effect-idempotency: --json /proc/version: cannot be written (ENOENT: no such file or directory)\n"
+            ],
+            [2, "", 'effect-idempotency: --json needs a file name, got ""\n'],
+            [2, "", 'effect-idempotency: --json needs a file name, got " "\n']
+          ]
+        )
+      })
+    )
+
     it.live("a flag without its value at the end of the line", () =>
       Effect.gen(function* () {
         const lines = [
