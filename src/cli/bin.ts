@@ -6,14 +6,14 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect, Exit, Layer } from "effect"
-import { run } from "./main.js"
+import { Effect, Layer } from "effect"
+import { run, teardown } from "./main.js"
 import * as Output from "./Output.js"
 
 run(process.argv.slice(2)).pipe(
   Effect.provide(Layer.merge(NodeContext.layer, Output.layerProcess)),
   NodeRuntime.runMain({
     disableErrorReporting: true,
-    teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : 1)
+    teardown: teardown((text) => void process.stderr.write(text))
   })
 )

@@ -12,7 +12,7 @@ import * as CommandDescriptor from "@effect/cli/CommandDescriptor"
 import * as CommandDirective from "@effect/cli/CommandDirective"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
-import { Cause, Console, Effect, Option } from "effect"
+import { Cause, Console, Effect, Exit, Option } from "effect"
 import * as Dlq from "./dlq.js"
 import { Output } from "./Output.js"
 import * as Replay from "./replay.js"
@@ -166,3 +166,25 @@ export const run = (args: ReadonlyArray<string>): Effect.Effect<number, never, C
     }
     return 1
   })
+
+/**
+ * How the process ends once `run` is over: with the code it answered. When the run was interrupted from outside
+ * (Ctrl-C or SIGTERM reach `NodeRuntime.runMain`, which interrupts the main fiber and so `run` never answers),
+ * `interrupted` is written and the code is 130, the shell's code for a run stopped by SIGINT; finalizers (the
+ * database lock, the fake provider) have run by then.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const teardown =
+  (writeStderr: (text: string) => void) =>
+  <A, E>(exit: Exit.Exit<A, E>, onExit: (code: number) => void): void => {
+    if (Exit.isSuccess(exit)) {
+      return onExit(typeof exit.value === "number" ? exit.value : 1)
+    }
+    if (Cause.isInterruptedOnly(exit.cause)) {
+      writeStderr(`${name}: interrupted\n`)
+      return onExit(130)
+    }
+    onExit(1)
+  }

@@ -7,10 +7,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { assertFalse, assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import Database from "better-sqlite3"
 import { ConfigProvider, Effect, Layer } from "effect"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import * as Main from "../../src/cli/main.js"
 import * as Output from "../../src/cli/Output.js"
 import * as Replay from "../../src/cli/replay.js"
@@ -391,6 +392,45 @@ describe("effect-idempotency simulate", () => {
       })
     )
   })
+})
+
+describe("effect-idempotency, the process", () => {
+  const viteNode = fileURLToPath(new URL("../../node_modules/vite-node/vite-node.mjs", import.meta.url))
+  const bin = fileURLToPath(new URL("../../src/cli/bin.ts", import.meta.url))
+
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    it.live(
+      `${signal} stops a run with one line, exit code 130, and the database lock released`,
+      () =>
+        Effect.gen(function* () {
+          const db = join(tempDir(), "sim.db")
+          const child = spawn(process.execPath, [viteNode, bin, "simulate", "--actions", "200000", "--db", db], {
+            stdio: ["ignore", "pipe", "pipe"]
+          })
+          let stderr = ""
+          child.stderr.on("data", (chunk) => void (stderr += String(chunk)))
+          const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+
+          const started = yield* Effect.promise(async () => {
+            for (let i = 0; i < 200 && !existsSync(`${db}.lock`); i++) {
+              await new Promise((resolve) => setTimeout(resolve, 100))
+            }
+            return existsSync(`${db}.lock`)
+          })
+          child.kill(signal)
+          const code = yield* Effect.promise(() => exited).pipe(
+            Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("the CLI did not stop") }),
+            Effect.ensuring(Effect.sync(() => child.kill("SIGKILL")))
+          )
+
+          assertTrue(started)
+          strictEqual(code, 130)
+          strictEqual(stderr, "effect-idempotency: interrupted\n")
+          assertFalse(existsSync(`${db}.lock`))
+        }),
+      60_000
+    )
+  }
 })
 
 describe("effect-idempotency dlq", () => {
