@@ -1,10 +1,11 @@
 import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, it } from "@effect/vitest"
 import { assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import { Cause, Effect, Exit, Layer, Option, Ref } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as CallError from "../src/CallError.js"
@@ -141,6 +142,46 @@ describe("dlq command", () => {
       deepStrictEqual(
         Option.map(entry, (e) => e.lastError.tag),
         Option.some("Unauthorized")
+      )
+    })
+  )
+
+  it.scoped("never turns a file into a queue: an empty file, a text file and a database without the table", () =>
+    Effect.gen(function* () {
+      const { dir } = yield* seededDb
+      const empty = join(dir, "empty.db")
+      const text = join(dir, "notes.txt")
+      const other = join(dir, "other.db")
+      writeFileSync(empty, "")
+      writeFileSync(text, "not a database\n")
+      yield* Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE users (id INTEGER)`),
+        SqliteClient.layer({ filename: other, disableWAL: true })
+      )
+
+      const results = yield* Effect.forEach([empty, text, other], (db) => runDlq(Dlq.command, ["list", "--db", db]))
+      const discarded = yield* runDlq(Dlq.command, ["discard", "order-41", "--db", empty])
+
+      deepStrictEqual(
+        [...results, discarded].map(({ exit }) => tagOf(exit)),
+        ["NoDeadLetterTable", "NotADatabase", "NoDeadLetterTable", "NoDeadLetterTable"]
+      )
+      strictEqual(readFileSync(empty, "utf8"), "")
+      strictEqual(readFileSync(text, "utf8"), "not a database\n")
+      const tables = yield* Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ name: string }>`SELECT name FROM sqlite_master`),
+        SqliteClient.layer({ filename: other, disableWAL: true })
+      )
+      deepStrictEqual(
+        tables.map((row) => row.name),
+        ["users"]
+      )
+      strictEqual(
+        Exit.match(results[0]!.exit, {
+          onSuccess: () => "",
+          onFailure: (cause) => String((Option.getOrThrow(Cause.failureOption(cause)) as Error).message)
+        }),
+        `no dead-letter table in ${empty} (ai_dead_letters); pass the file the application writes its dead letters to`
       )
     })
   )

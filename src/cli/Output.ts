@@ -17,6 +17,8 @@ export interface OutputShape {
   readonly stderr: (text: string) => Effect.Effect<void>
   /** Whether stderr is a terminal (then progress redraws one line). */
   readonly stderrIsTTY: boolean
+  /** Whether stdout is a terminal (only then does help text keep its colours). */
+  readonly stdoutIsTTY?: boolean | undefined
 }
 
 /**
@@ -34,7 +36,8 @@ export class Output extends Context.Tag("effect-idempotency/cli/Output")<Output,
 export const layerProcess: Layer.Layer<Output> = Layer.sync(Output, () => ({
   stdout: (text) => Effect.sync(() => void process.stdout.write(text)),
   stderr: (text) => Effect.sync(() => void process.stderr.write(text)),
-  stderrIsTTY: process.stderr.isTTY === true
+  stderrIsTTY: process.stderr.isTTY === true,
+  stdoutIsTTY: process.stdout.isTTY === true
 }))
 
 /**
@@ -51,6 +54,7 @@ export const makeCapture = (): OutputShape & { readonly out: Array<string>; read
     err,
     stdout: (text) => Effect.sync(() => void out.push(text)),
     stderr: (text) => Effect.sync(() => void err.push(text)),
-    stderrIsTTY: false
+    stderrIsTTY: false,
+    stdoutIsTTY: false
   }
 }

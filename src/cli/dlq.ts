@@ -8,7 +8,8 @@
  * - `dlq discard KEY [--db FILE]`: removes the entry without re-running it.
  *
  * The queue is the `ai_dead_letters` table of `--db` (default `.sim/simulate.db`, the file `simulate` writes). A
- * missing file is an error, never silently created.
+ * missing file, a file that is not a SQLite database, or one without that table is an error: the file is never
+ * turned into a queue, and its journal mode is left as it is.
  *
  * @since 0.1.0
  */
@@ -16,8 +17,10 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Data, Effect, Layer, Option } from "effect"
+import { Data, Effect, Option } from "effect"
 import * as DeadLetterQueue from "../DeadLetterQueue.js"
 import { Output } from "./Output.js"
 
@@ -39,6 +42,37 @@ export const defaultDb = ".sim/simulate.db"
 export class DatabaseNotFound extends Data.TaggedError("DatabaseNotFound")<{ readonly path: string }> {
   override get message(): string {
     return `--db ${this.path}: no such database file; pass the file the application writes its dead letters to`
+  }
+}
+
+/**
+ * `--db` names a file that is not a SQLite database.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotADatabase extends Data.TaggedError("NotADatabase")<{ readonly path: string }> {
+  override get message(): string {
+    return `--db ${this.path}: is not a SQLite database; pass the file the application writes its dead letters to`
+  }
+}
+
+/**
+ * `--db` names a SQLite database without the dead-letter table. The dlq commands never create it: reading a
+ * queue must not change the file.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NoDeadLetterTable extends Data.TaggedError("NoDeadLetterTable")<{
+  readonly path: string
+  readonly table: string
+}> {
+  override get message(): string {
+    return (
+      `no dead-letter table in ${this.path} (${this.table}); pass the file the application writes its dead ` +
+      "letters to"
+    )
   }
 }
 
@@ -86,8 +120,50 @@ const withQueue = <A, E, R>(path: string, body: Effect.Effect<A, E, R>) =>
       return yield* Effect.fail(new DatabaseNotFound({ path }))
     }
 
-    const client = SqliteClient.layer({ filename: path })
-    return yield* Effect.provide(body, Layer.provideMerge(DeadLetterQueue.layerSql(), client))
+    const client = SqliteClient.layer({ filename: path, disableWAL: true })
+    return yield* Effect.provide(
+      Effect.zipRight(checkQueueTable(path), Effect.provide(body, DeadLetterQueue.layerSql())),
+      client
+    ).pipe(
+      Effect.catchAllDefect((defect) =>
+        isNotADatabase(defect) ? Effect.fail(new NotADatabase({ path })) : Effect.die(defect)
+      )
+    )
+  })
+
+/** The table `DeadLetterQueue.layerSql()` keeps its entries in. */
+const queueTable = "ai_dead_letters"
+
+/** SQLite's answer when the file is not a database (SQLITE_NOTADB), directly or as the cause of a `SqlError`. */
+const isNotADatabase = (error: unknown): boolean => {
+  for (let current = error, depth = 0; current !== null && typeof current === "object" && depth < 3; depth++) {
+    if ((current as { readonly code?: unknown }).code === "SQLITE_NOTADB") {
+      return true
+    }
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return false
+}
+
+/**
+ * Checks, before the queue's layer would create it, that the file is a SQLite database holding the dead-letter
+ * table: the dlq commands read and change an existing queue and never turn a file into one.
+ */
+const checkQueueTable = (path: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+
+    const rows = yield* sql<{ readonly name: string }>`
+      SELECT name FROM sqlite_master WHERE type = 'table' AND name = ${queueTable}`.pipe(
+      Effect.catchAll(
+        (error): Effect.Effect<never, NotADatabase | SqlError> =>
+          isNotADatabase(error) ? Effect.fail(new NotADatabase({ path })) : Effect.fail(error)
+      )
+    )
+
+    if (rows.length === 0) {
+      return yield* Effect.fail(new NoDeadLetterTable({ path, table: queueTable }))
+    }
   })
 
 const isoTime = (millis: number): string => new Date(millis).toISOString()

@@ -14,7 +14,7 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
 import { Cause, Console, Effect, Exit, Option } from "effect"
 import * as Dlq from "./dlq.js"
-import { Output } from "./Output.js"
+import { Output, type OutputShape } from "./Output.js"
 import * as Replay from "./replay.js"
 import * as Simulate from "./simulate.js"
 
@@ -54,6 +54,8 @@ const isBadInput = (error: unknown): boolean =>
   ValidationError.isValidationError(error) ||
   error instanceof Simulate.BadInput ||
   error instanceof Dlq.DatabaseNotFound ||
+  error instanceof Dlq.NotADatabase ||
+  error instanceof Dlq.NoDeadLetterTable ||
   error instanceof Replay.ReplayNotConfigured
 
 const exitCode = (error: unknown): number => (isBadInput(error) ? 2 : 1)
@@ -98,13 +100,18 @@ const flagMissingItsValue = (args: ReadonlyArray<string>) => {
 /**
  * @effect/cli prints a usage error itself, over several lines, before failing with it. This console keeps
  * those lines back; they are replaced by one line of our own when the run fails with a `ValidationError`,
- * and written out unchanged otherwise.
+ * and written out unchanged otherwise. What it logs (help, version) goes to the `Output`'s stdout, without
+ * colours unless stdout is a terminal (@effect/cli always colours its help).
  */
-const holdingErrors = (held: Array<string>) =>
+const holdingErrors = (held: Array<string>, output: OutputShape) =>
   Effect.map(
     Effect.console,
     (console): Console.Console => ({
       ...console,
+      log: (...args: ReadonlyArray<unknown>) => {
+        const text = args.map(String).join(" ")
+        return output.stdout(`${output.stdoutIsTTY === true ? text : text.replace(ansi, "")}\n`)
+      },
       error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void held.push(args.map(String).join(" ")))
     })
   )
@@ -121,7 +128,7 @@ export const run = (args: ReadonlyArray<string>): Effect.Effect<number, never, C
   Effect.gen(function* () {
     const output = yield* Output
     const held: Array<string> = []
-    const console = yield* holdingErrors(held)
+    const console = yield* holdingErrors(held, output)
 
     const exit = yield* Command.run(command, { name, version })(["node", name, ...args]).pipe(
       Effect.withConsole(console),

@@ -394,6 +394,49 @@ describe("effect-idempotency simulate", () => {
   })
 })
 
+describe("effect-idempotency help and dlq input", () => {
+  it.live("prints help without colour codes when stdout is not a terminal", () =>
+    Effect.gen(function* () {
+      const result = yield* runCli(["simulate", "--help"])
+
+      strictEqual(result.code, 0)
+      assert.include(result.stdout, "\nUSAGE\n")
+      assert.include(result.stdout, "--fault-rate float")
+      assert.notInclude(result.stdout, "\u001b[")
+    })
+  )
+
+  it.live("dlq list on an empty file or a text file: one line, exit 2, the file unchanged", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const empty = join(dir, "empty.db")
+      const text = join(dir, "notes.txt")
+      writeFileSync(empty, "")
+      writeFileSync(text, "hello\n")
+
+      const results = yield* Effect.forEach([empty, text], (db) => runCli(["dlq", "list", "--db", db]))
+
+      deepStrictEqual(
+        results.map((result) => [result.code, result.stdout, result.stderr]),
+        [
+          [
+            2,
+            "",
+            `effect-idempotency: no dead-letter table in ${empty} (ai_dead_letters); pass the file the application writes its dead letters to\n`
+          ],
+          [
+            2,
+            "",
+            `effect-idempotency: --db ${text}: is not a SQLite database; pass the file the application writes its dead letters to\n`
+          ]
+        ]
+      )
+      strictEqual(readFileSync(empty, "utf8"), "")
+      deepStrictEqual(readdirSync(dir).sort(), ["empty.db", "notes.txt"])
+    })
+  )
+})
+
 describe("effect-idempotency, the process", () => {
   const viteNode = fileURLToPath(new URL("../../node_modules/vite-node/vite-node.mjs", import.meta.url))
   const bin = fileURLToPath(new URL("../../src/cli/bin.ts", import.meta.url))
