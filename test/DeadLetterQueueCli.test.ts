@@ -146,6 +146,35 @@ describe("dlq command", () => {
     })
   )
 
+  it.scoped("a failed check leaves the entry and its last error as they were, and does not rerun", () =>
+    Effect.gen(function* () {
+      const { db } = yield* seededDb
+      const reruns = yield* Ref.make(0)
+      const command = Dlq.makeCommand({
+        rerun: () => Ref.update(reruns, (n) => n + 1),
+        check: (entry) => Effect.fail(new Error(`not configured for ${entry.key}`))
+      })
+      const lastErrorOf = Effect.provide(
+        Effect.map(
+          DeadLetterQueue.get("order-42"),
+          Option.map((e) => [e.lastError.tag, e.lastError.message])
+        ),
+        DeadLetterQueue.layerSql().pipe(Layer.provide(SqliteClient.layer({ filename: db })))
+      )
+      const before = yield* lastErrorOf
+
+      const result = yield* runDlq(command, ["replay", "order-42", "--db", db])
+
+      assertTrue(Exit.isFailure(result.exit))
+      strictEqual(yield* Ref.get(reruns), 0)
+      deepStrictEqual(yield* lastErrorOf, before)
+      deepStrictEqual(
+        Option.map(before, ([tag]) => tag),
+        Option.some("RateLimited")
+      )
+    })
+  )
+
   it.scoped("never turns a file into a queue: an empty file, a text file and a database without the table", () =>
     Effect.gen(function* () {
       const { dir } = yield* seededDb

@@ -229,7 +229,7 @@ const discard = Command.make("discard", { db, key }, (options) =>
   )
 ).pipe(Command.withDescription("Remove a dead letter without re-running it."))
 
-const replay = <R>(rerun: Rerun<R> | undefined) =>
+const replay = <R>(rerun: Rerun<R> | undefined, check: Rerun<R> | undefined) =>
   Command.make("replay", { db, key }, (options) =>
     withQueue(
       options.db,
@@ -238,6 +238,11 @@ const replay = <R>(rerun: Rerun<R> | undefined) =>
 
         if (rerun === undefined) {
           return yield* Effect.fail(new ReplayUnavailable({ key: options.key }))
+        }
+
+        const entry = yield* DeadLetterQueue.get(options.key)
+        if (check !== undefined && Option.isSome(entry)) {
+          yield* check(entry.value, { db: options.db })
         }
 
         yield* DeadLetterQueue.replay(options.key, (entry) => rerun(entry, { db: options.db }))
@@ -249,7 +254,8 @@ const replay = <R>(rerun: Rerun<R> | undefined) =>
 
 /**
  * Builds the `dlq` command. `rerun` says how `dlq replay` re-runs an entry; without it, `replay` fails with
- * {@link ReplayUnavailable}.
+ * {@link ReplayUnavailable}. `check`, when given, runs first: a failure there (the provider is not configured,
+ * say) is reported without touching the entry, whereas a failure of `rerun` is recorded as its last error.
  *
  * @since 0.1.0
  * @category commands
@@ -263,10 +269,12 @@ const replay = <R>(rerun: Rerun<R> | undefined) =>
  * })
  * ```
  */
-export const makeCommand = <R = never>(options: { readonly rerun?: Rerun<R> | undefined } = {}) =>
+export const makeCommand = <R = never>(
+  options: { readonly rerun?: Rerun<R> | undefined; readonly check?: Rerun<R> | undefined } = {}
+) =>
   Command.make("dlq").pipe(
     Command.withDescription("Inspect, replay or discard dead-lettered AI calls."),
-    Command.withSubcommands([list, replay(options.rerun), discard])
+    Command.withSubcommands([list, replay(options.rerun, options.check), discard])
   )
 
 /**

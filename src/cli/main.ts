@@ -40,7 +40,7 @@ export const version = "0.1.0"
  */
 export const command = Command.make(name).pipe(
   Command.withDescription("Idempotent, retry-safe AI API calls: tools and the simulation."),
-  Command.withSubcommands([Simulate.command, Dlq.makeCommand({ rerun: Replay.rerun })])
+  Command.withSubcommands([Simulate.command, Dlq.makeCommand({ rerun: Replay.rerun, check: Replay.check })])
 )
 
 // Escape sequences @effect/cli uses to colour its messages.

@@ -5,13 +5,14 @@
  * store or replayed by the provider; it is never billed twice.
  *
  * The provider is named by the environment, never assumed: `EFFECT_IDEMPOTENCY_BASE_URL` (the API root with its
- * version prefix, e.g. `https://api.openai.com/v1`) and, optionally, `EFFECT_IDEMPOTENCY_API_KEY`.
+ * version prefix, e.g. `https://api.openai.com/v1`) and, optionally, `EFFECT_IDEMPOTENCY_API_KEY`; an empty value
+ * counts as unset. Each request may take 15 seconds and the whole replay, retries included, 60 seconds.
  *
  * @since 0.1.0
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { Config, Data, Effect, Layer, Option, Schema } from "effect"
+import { Config, Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as AiClient from "../AiClient.js"
 import * as ChatCompletion from "../ChatCompletion.js"
 import type * as DeadLetterQueue from "../DeadLetterQueue.js"
@@ -59,32 +60,99 @@ export class NotAChatRequest extends Data.TaggedError("NotAChatRequest")<{ reado
 }
 
 /**
- * Re-runs one dead letter. Needs the `SqlClient` of the `--db` file (the dlq command provides it).
+ * The replay did not finish within its time bound. The entry is kept, with this as its last error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ReplayTimedOut extends Data.TaggedError("ReplayTimedOut")<{
+  readonly key: string
+  readonly after: Duration.Duration
+}> {
+  override get message(): string {
+    return (
+      `cannot replay "${this.key}": no answer from the provider within ${Duration.format(this.after)}; the entry ` +
+      "is kept, try again later (the same key is sent, so a request the provider did run is not billed twice)"
+    )
+  }
+}
+
+/**
+ * Time one replay request may take before it counts as timed out (the client's own default is 60 seconds).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const attemptTimeout: Duration.Duration = Duration.seconds(15)
+
+/**
+ * Time a whole replay may take, retries and their waits included; a person is waiting at the terminal.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const totalTimeout: Duration.Duration = Duration.seconds(60)
+
+/** A variable that is unset, empty or only blanks is not configured. */
+const nonBlank = (name: string) =>
+  Config.option(Config.string(name)).pipe(Effect.orDie, Effect.map(Option.filter((value) => value.trim() !== "")))
+
+const baseUrl = (key: string) =>
+  Effect.flatMap(
+    nonBlank(baseUrlVariable),
+    Option.match({ onNone: () => Effect.fail(new ReplayNotConfigured({ key })), onSome: Effect.succeed })
+  )
+
+const chatRequest = (entry: DeadLetterQueue.DeadLetter) =>
+  Schema.decodeUnknown(ChatCompletion.ChatCompletionRequest)(entry.request).pipe(
+    Effect.mapError(() => new NotAChatRequest({ key: entry.key }))
+  )
+
+/**
+ * What must hold before a replay is tried: a provider is configured and the entry holds a chat completion request.
+ * The dlq command runs it before `DeadLetterQueue.replay`, so that a failure here leaves the entry, and the error
+ * it records, as they were.
  *
  * @since 0.1.0
  * @category replay
  */
-export const rerun = (
-  entry: DeadLetterQueue.DeadLetter
-): Effect.Effect<ChatCompletion.ChatCompletion, unknown, SqlClient.SqlClient> =>
-  Effect.gen(function* () {
-    const baseUrl = yield* Config.option(Config.string(baseUrlVariable)).pipe(
-      Effect.orDie,
-      Effect.flatMap(
-        Option.match({ onNone: () => Effect.fail(new ReplayNotConfigured({ key: entry.key })), onSome: Effect.succeed })
+export const check = (entry: DeadLetterQueue.DeadLetter): Effect.Effect<void, ReplayNotConfigured | NotAChatRequest> =>
+  Effect.zipRight(baseUrl(entry.key), chatRequest(entry))
+
+/**
+ * Builds the function that re-runs one dead letter, with its time bounds (default {@link attemptTimeout} per
+ * request and {@link totalTimeout} in all). Needs the `SqlClient` of the `--db` file (the dlq command provides it).
+ *
+ * @since 0.1.0
+ * @category replay
+ */
+export const makeRerun =
+  (bounds: { readonly attemptTimeout?: Duration.DurationInput; readonly totalTimeout?: Duration.DurationInput } = {}) =>
+  (entry: DeadLetterQueue.DeadLetter): Effect.Effect<ChatCompletion.ChatCompletion, unknown, SqlClient.SqlClient> =>
+    Effect.gen(function* () {
+      const url = yield* baseUrl(entry.key)
+
+      const apiKey = yield* nonBlank(apiKeyVariable)
+
+      const request = yield* chatRequest(entry)
+
+      const client = AiClient.layer({
+        baseUrl: url,
+        apiKey: Option.getOrUndefined(Option.map(apiKey, Redacted.make)),
+        timeout: bounds.attemptTimeout ?? attemptTimeout
+      }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      const total = Duration.decode(bounds.totalTimeout ?? totalTimeout)
+      return yield* AiClient.createChatCompletion(request, { idempotencyKey: entry.key }).pipe(
+        Idempotency.execute({ key: entry.key, request, success: ChatCompletion.ChatCompletion }),
+        Effect.provide(Layer.merge(client, IdempotencyStore.layerSql())),
+        Effect.timeoutFail({ duration: total, onTimeout: () => new ReplayTimedOut({ key: entry.key, after: total }) })
       )
-    )
-    const apiKey = yield* Config.option(Config.redacted(apiKeyVariable)).pipe(Effect.orDie)
+    }).pipe(Effect.withSpan("Cli.replayDeadLetter"))
 
-    const request = yield* Schema.decodeUnknown(ChatCompletion.ChatCompletionRequest)(entry.request).pipe(
-      Effect.mapError(() => new NotAChatRequest({ key: entry.key }))
-    )
-
-    const client = AiClient.layer({ baseUrl, apiKey: Option.getOrUndefined(apiKey) }).pipe(
-      Layer.provide(NodeHttpClient.layerUndici)
-    )
-    return yield* AiClient.createChatCompletion(request, { idempotencyKey: entry.key }).pipe(
-      Idempotency.execute({ key: entry.key, request, success: ChatCompletion.ChatCompletion }),
-      Effect.provide(Layer.merge(client, IdempotencyStore.layerSql()))
-    )
-  }).pipe(Effect.withSpan("Cli.replayDeadLetter"))
+/**
+ * Re-runs one dead letter with the default time bounds.
+ *
+ * @since 0.1.0
+ * @category replay
+ */
+export const rerun = makeRerun()

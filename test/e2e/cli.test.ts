@@ -6,13 +6,15 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { assertFalse, assertTrue, deepStrictEqual, strictEqual } from "@effect/vitest/utils"
 import Database from "better-sqlite3"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { ConfigProvider, Duration, Effect, Layer, Option } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Main from "../../src/cli/main.js"
+import type * as DeadLetterQueue from "../../src/DeadLetterQueue.js"
 import * as Output from "../../src/cli/Output.js"
 import * as Replay from "../../src/cli/replay.js"
 import * as Provider from "../../src/simulation/Provider.js"
@@ -437,6 +439,40 @@ describe("effect-idempotency help and dlq input", () => {
   )
 })
 
+describe("effect-idempotency dlq replay bounds", () => {
+  it.live("gives up on a provider that never answers within the total bound, with a typed error", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const db = join(tempDir(), "app.db")
+        const provider = yield* Provider.make({ faultRate: 1, faultKinds: ["hang"] })
+        const config = ConfigProvider.fromMap(new Map([[Replay.baseUrlVariable, provider.baseUrl]]))
+        const entry = {
+          key: "order-7",
+          request: { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] },
+          lastError: { tag: "ServerError", message: "down", status: Option.none() },
+          attempts: 1,
+          deadLetteredAt: 0,
+          updatedAt: 0
+        } as unknown as DeadLetterQueue.DeadLetter
+
+        const error = yield* Replay.makeRerun({ attemptTimeout: "200 millis", totalTimeout: "300 millis" })(entry).pipe(
+          Effect.flip,
+          Effect.provide(SqliteClient.layer({ filename: db })),
+          Effect.withConfigProvider(config)
+        )
+
+        assertTrue(error instanceof Replay.ReplayTimedOut)
+        strictEqual(
+          (error as Replay.ReplayTimedOut).message,
+          'cannot replay "order-7": no answer from the provider within 300ms; the entry is kept, try again later (the same key is sent, so a request the provider did run is not billed twice)'
+        )
+        deepStrictEqual(Duration.toMillis(Replay.totalTimeout), 60_000)
+        deepStrictEqual(Duration.toMillis(Replay.attemptTimeout), 15_000)
+      })
+    )
+  )
+})
+
 describe("effect-idempotency, the process", () => {
   const viteNode = fileURLToPath(new URL("../../node_modules/vite-node/vite-node.mjs", import.meta.url))
   const bin = fileURLToPath(new URL("../../src/cli/bin.ts", import.meta.url))
@@ -499,6 +535,10 @@ describe("effect-idempotency dlq", () => {
         ])
         const listed = yield* runCli(["dlq", "list", "--db", db])
         const unconfigured = yield* runCli(["dlq", "replay", "chatmsg:conv_0:msg_0", "--db", db])
+        const empty = yield* runCli(["dlq", "replay", "chatmsg:conv_0:msg_0", "--db", db]).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([[Replay.baseUrlVariable, ""]])))
+        )
+        const listedAgain = yield* runCli(["dlq", "list", "--db", db])
 
         strictEqual(simulated.code, 0)
         assert.match(simulated.stdout, /\ndead letters\s+2\s+2\n/)
@@ -522,6 +562,8 @@ describe("effect-idempotency dlq", () => {
           unconfigured.stderr,
           `effect-idempotency: cannot replay "chatmsg:conv_0:msg_0": set ${Replay.baseUrlVariable} to the provider's API root (e.g. http://127.0.0.1:8080/v1)\n`
         )
+        deepStrictEqual([empty.code, empty.stderr], [2, unconfigured.stderr])
+        strictEqual(listedAgain.stdout, listed.stdout)
 
         const replayed = yield* Effect.scoped(
           Effect.gen(function* () {
