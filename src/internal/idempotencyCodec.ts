@@ -10,11 +10,12 @@
  */
 import type { IdempotencyRecord } from "../IdempotencyStore.js"
 import type { Outcome } from "../Idempotency.js"
-import { Effect, Either, Option, Schema } from "effect"
-import type { ParseResult } from "effect"
+import { Effect, Either, Option, ParseResult } from "effect"
+import type { Schema } from "effect"
 import { RequestInProgress, StoredValueInvalid } from "./idempotencyErrors.js"
 
-type Parse = (input: unknown) => Effect.Effect<unknown, ParseResult.ParseError, unknown>
+/** A parser that fails with the bare issue, as `ParseResult`'s own do; callers wrap it in a `ParseError`. */
+type Parse = (input: unknown) => Effect.Effect<unknown, ParseResult.ParseIssue, unknown>
 
 const encoders = new WeakMap<Schema.Schema.Any, Parse>()
 const decoders = new WeakMap<Schema.Schema.Any, Parse>()
@@ -30,10 +31,10 @@ const parserOf = (cache: WeakMap<Schema.Schema.Any, Parse>, schema: Schema.Schem
 }
 
 const encoderOf = (schema: Schema.Schema.Any): Parse =>
-  parserOf(encoders, schema, () => Schema.encodeUnknown(schema) as Parse)
+  parserOf(encoders, schema, () => ParseResult.encodeUnknown(schema) as Parse)
 
 const decoderOf = (schema: Schema.Schema.Any): Parse =>
-  parserOf(decoders, schema, () => Schema.decodeUnknown(schema) as Parse)
+  parserOf(decoders, schema, () => ParseResult.decodeUnknown(schema) as Parse)
 
 /** JSON text of an encoded value. A Schema whose encoded side is `undefined` (Schema.Void) writes `null`. */
 const toJson = (encoded: unknown): Either.Either<string, unknown> => {
@@ -49,15 +50,19 @@ export const encodeJson = <A, I, R>(
   schema: Schema.Schema<A, I, R>,
   value: unknown
 ): Effect.Effect<string, unknown, R> => {
-  let encoded: Effect.Effect<unknown, ParseResult.ParseError, R>
+  let encoded: Effect.Effect<unknown, ParseResult.ParseIssue, R>
   try {
-    encoded = encoderOf(schema)(value) as Effect.Effect<unknown, ParseResult.ParseError, R>
+    encoded = encoderOf(schema)(value) as Effect.Effect<unknown, ParseResult.ParseIssue, R>
   } catch (cause) {
     // A transformation that throws instead of failing.
     return Either.left(cause)
   }
-  if (Either.isEither(encoded)) return Either.isRight(encoded) ? toJson(encoded.right) : Either.left(encoded.left)
-  return Effect.flatMap(encoded, toJson)
+  if (Either.isEither(encoded)) {
+    return Either.isRight(encoded)
+      ? toJson(encoded.right)
+      : Either.left(ParseResult.parseError(encoded.left as ParseResult.ParseIssue))
+  }
+  return Effect.flatMap(Effect.mapError(encoded, ParseResult.parseError), toJson)
 }
 
 const decodeJson = <A, I, R>(
@@ -68,9 +73,9 @@ const decodeJson = <A, I, R>(
   if (Option.isNone(text)) {
     return Effect.fail(new StoredValueInvalid({ key, cause: "the record holds no stored value" }))
   }
-  let decoded: Effect.Effect<A, ParseResult.ParseError, R>
+  let decoded: Effect.Effect<A, ParseResult.ParseIssue, R>
   try {
-    decoded = decoderOf(schema)(JSON.parse(text.value)) as Effect.Effect<A, ParseResult.ParseError, R>
+    decoded = decoderOf(schema)(JSON.parse(text.value)) as Effect.Effect<A, ParseResult.ParseIssue, R>
   } catch (cause) {
     // Not JSON, or a transformation that throws instead of failing.
     return Effect.fail(new StoredValueInvalid({ key, cause }))
@@ -79,9 +84,11 @@ const decodeJson = <A, I, R>(
     // An Either is an effect already: a Right answers as it is.
     return Either.isRight(decoded)
       ? (decoded as Either.Either<A, never>)
-      : Effect.fail(new StoredValueInvalid({ key, cause: decoded.left }))
+      : Effect.fail(
+          new StoredValueInvalid({ key, cause: ParseResult.parseError(decoded.left as ParseResult.ParseIssue) })
+        )
   }
-  return Effect.mapError(decoded, (cause) => new StoredValueInvalid({ key, cause }))
+  return Effect.mapError(decoded, (issue) => new StoredValueInvalid({ key, cause: ParseResult.parseError(issue) }))
 }
 
 const decodeFailure = <F, FI, FR>(
