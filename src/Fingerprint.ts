@@ -52,11 +52,20 @@ export const canonicalize = (value: unknown): string => {
   try {
     return internal.canonicalize(value)
   } catch (error) {
-    if (error instanceof internal.CanonicalizeFailure) {
-      throw new UnserializableRequest({ path: error.path, reason: error.reason })
-    }
-    throw error
+    throw toUnserializable(error)
   }
+}
+
+/** Whatever stopped the walk, as the typed error: a value that is not data, nesting too deep, a throwing getter. */
+const toUnserializable = (error: unknown): UnserializableRequest => {
+  if (error instanceof internal.CanonicalizeFailure) {
+    return new UnserializableRequest({ path: error.path, reason: error.reason })
+  }
+  if (error instanceof RangeError) {
+    return new UnserializableRequest({ path: "$", reason: "the value is nested too deeply to walk" })
+  }
+  const detail = error instanceof Error ? error.message : String(error)
+  return new UnserializableRequest({ path: "$", reason: `reading the value threw (${detail})` })
 }
 
 /**

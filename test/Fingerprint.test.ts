@@ -128,3 +128,22 @@ describe("Fingerprint", () => {
     )
   })
 })
+
+describe("Fingerprint on hostile values", () => {
+  it("reports nesting too deep for the stack as UnserializableRequest", () => {
+    let deep: unknown = 1
+    for (let i = 0; i < 200_000; i++) deep = { d: deep }
+
+    deepStrictEqual(failureOf(deep), { path: "$", reason: "the value is nested too deeply to walk" })
+  })
+
+  it("reports a getter that throws as UnserializableRequest naming what it threw", () => {
+    const request = {
+      get model(): string {
+        throw new Error("model not loaded")
+      }
+    }
+
+    deepStrictEqual(failureOf(request), { path: "$", reason: "reading the value threw (model not loaded)" })
+  })
+})
