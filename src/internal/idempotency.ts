@@ -96,6 +96,9 @@ const observe = (ambient: Ambient, outcome: ExecutionOutcome): void => {
 /** Like Effect's own library spans, ours skip the stack trace: it costs more than a replay's decoding. */
 const spanOptions = (key: string) => ({ attributes: { "idempotency.key": key }, captureStackTrace: false })
 
+/** The options of every `traced` span: the key is set on the span itself, with no options object per call. */
+const tracedOptions = { captureStackTrace: false } as const
+
 const noTime = BigInt(0)
 
 /**
@@ -109,8 +112,9 @@ const traced = <A, E, R>(
   body: (ambient: Ambient) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Effect.makeSpan(name, spanOptions(key)), (span) =>
+    Effect.flatMap(Effect.makeSpan(name, tracedOptions), (span) =>
       Effect.withFiberRuntime<A, E, R>((fiber) => {
+        span.attribute("idempotency.key", key)
         const context = fiber.getFiberRef(FiberRef.currentContext)
         const timed = fiber.getFiberRef(FiberRef.currentTracerTimingEnabled)
         const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
@@ -153,15 +157,28 @@ interface Plan<A, AI, AR, F, FI, FR, Req, E, RE, RR> extends Call<A, AI, AR, F, 
   readonly isOutcomeUnknown: (error: E) => boolean
 }
 
-/** A finite, non-negative whole number of milliseconds, or `undefined`. */
+/** A finite, non-negative whole number of milliseconds, or `undefined` (also for input that is no duration). */
 const finiteMillis = (input: Duration.DurationInput | undefined, fallback: number): number | undefined => {
   if (input === undefined) return fallback
-  const millis = Duration.toMillis(Duration.decode(input))
+  // Duration reads a NaN number as zero; here it is a mistake to report.
+  if (typeof input === "number" && Number.isNaN(input)) return undefined
+  const decoded = Duration.decodeUnknown(input)
+  if (Option.isNone(decoded)) return undefined
+  const millis = Duration.toMillis(decoded.value)
   return Number.isFinite(millis) && millis >= 0 ? Math.floor(millis) : undefined
 }
 
-const notFinite = (name: string) =>
-  Effect.dieMessage(`Idempotency: the ${name} option must be a finite, non-negative duration`)
+const notFinite = (name: string, input: unknown) =>
+  Effect.dieMessage(
+    `Idempotency: the ${name} option must be a finite, non-negative duration such as "30 seconds"; got ${String(input)}`
+  )
+
+/** A record that expired while its owner still works would let a second caller run the effect: ttl must outlive the lease. */
+const ttlShorterThanLease = (ttl: number, lease: number) =>
+  Effect.dieMessage(
+    `Idempotency: the ttl option (${ttl} ms) must be longer than the lease (${lease} ms); ` +
+      "a record that expires while its owner still works lets another caller run the effect again"
+  )
 
 /**
  * Checks the key and the durations, fingerprints the request (the whole request, or the part the
@@ -184,9 +201,10 @@ const prepare = <A, AI, AR, F, FI, FR, Req, E, RE, RR, X, EX, RX>(
         return error instanceof Fingerprint.UnserializableRequest ? Effect.fail(error) : Effect.die(error)
       }
       const ttl = finiteMillis(options.ttl, defaultTtl)
-      if (ttl === undefined) return notFinite("ttl")
+      if (ttl === undefined) return notFinite("ttl", options.ttl)
       const lease = finiteMillis(options.lease, defaultLease)
-      if (lease === undefined) return notFinite("lease")
+      if (lease === undefined) return notFinite("lease", options.lease)
+      if (ttl <= lease) return ttlShorterThanLease(ttl, lease)
       // The signatures of execute and submit require the store, so it is in the context.
       const store = Context.unsafeGet(ambient.context, IdempotencyStore)
       return next({ ambient, key, requestHash, store, options, ttl, lease })
