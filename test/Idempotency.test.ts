@@ -571,6 +571,21 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
     }).pipe(Effect.provide(layer))
   )
 
+  it.effect("fails with ResponseInvalid, storing nothing, when the encoded value has no JSON form (NaN)", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Idempotency.execute(Effect.succeed({ score: Number.NaN }), {
+          key,
+          request,
+          success: Schema.Struct({ score: Schema.Number })
+        })
+      )
+
+      deepStrictEqual(tagAndKey(error), ["ResponseInvalid", key])
+      assertTrue(Option.isNone(yield* recordOf(key)))
+    }).pipe(Effect.provide(layer))
+  )
+
   it.effect("rejects a bad key or an unserializable request with a typed error and writes nothing", () =>
     Effect.gen(function* () {
       const runs = yield* Ref.make(0)

@@ -36,10 +36,18 @@ const encoderOf = (schema: Schema.Schema.Any): Parse =>
 const decoderOf = (schema: Schema.Schema.Any): Parse =>
   parserOf(decoders, schema, () => ParseResult.decodeUnknown(schema) as Parse)
 
+/** JSON would write NaN and the infinities as `null`, which then replays as something else: refuse them. */
+const refuseNonFinite = (_key: string, value: unknown): unknown => {
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    throw new TypeError(`the number ${value} has no JSON form; encode it (e.g. with Schema.NonNaN or as a string)`)
+  }
+  return value
+}
+
 /** JSON text of an encoded value. A Schema whose encoded side is `undefined` (Schema.Void) writes `null`. */
 const toJson = (encoded: unknown): Either.Either<string, unknown> => {
   try {
-    return Either.right(JSON.stringify(encoded) ?? "null")
+    return Either.right(JSON.stringify(encoded, refuseNonFinite) ?? "null")
   } catch (cause) {
     return Either.left(cause)
   }
