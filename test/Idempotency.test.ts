@@ -586,6 +586,25 @@ describe.each(stores)("Idempotency.execute over %s", (_, layer) => {
     }).pipe(Effect.provide(layer))
   )
 
+  it.effect("stores and replays an encoded value that holds a null next to a finite number", () =>
+    Effect.gen(function* () {
+      const Scored = Schema.Struct({ score: Schema.Number, note: Schema.NullOr(Schema.String) })
+      const options = { key, request, success: Scored }
+
+      const first = yield* Idempotency.execute(Effect.succeed({ score: 0.5, note: null }), options)
+      const replayed = yield* Idempotency.execute(Effect.succeed({ score: 1, note: "other" }), options)
+
+      deepStrictEqual(
+        [first, replayed],
+        [
+          { score: 0.5, note: null },
+          { score: 0.5, note: null }
+        ]
+      )
+      deepStrictEqual(Option.getOrThrow(yield* recordOf(key)).response, Option.some('{"score":0.5,"note":null}'))
+    }).pipe(Effect.provide(layer))
+  )
+
   it.effect("rejects a bad key or an unserializable request with a typed error and writes nothing", () =>
     Effect.gen(function* () {
       const runs = yield* Ref.make(0)
