@@ -298,7 +298,8 @@ const supervise = <X, EX, RX, Y, EY, RY, A, AI, AR, F, FI, FR, Req, E, RE, RR>(
         const exit = Exit.isSuccess(awaited) ? Effect.succeed(awaited.value) : Fiber.interrupt(work)
         return Effect.flatMap(exit, (exit) =>
           Effect.zipRight(
-            Fiber.interruptFork(heart),
+            // Awaited, so that no beat can land after the claim is settled.
+            Fiber.interrupt(heart),
             // As if the work had run in the caller's fiber: its FiberRef changes (log annotations, ...) carry over.
             Effect.flatMap(Fiber.inheritAll(work), () => next(exit, leaseLost))
           )
