@@ -155,9 +155,9 @@ export interface SubmitOptions<
   /** How long the record lives after its first claim. Default: 24 hours. */
   readonly ttl?: Duration.DurationInput | undefined
   /**
-   * How long a claim stays exclusive without a heartbeat. Default: 5 minutes, longer than the worst case of an
-   * `AiClient` call with its default timeout and retries. Zero means "reclaimable at once" (another caller may
-   * take the key over right away), never "no lease".
+   * How long a claim stays exclusive without a heartbeat. Default: 5 minutes, enough for an `AiClient` call
+   * with its default timeout and backoff (long `Retry-After` waits can take it past that; see `heartbeat`).
+   * Zero means "reclaimable at once" (another caller may take the key over right away), never "no lease".
    */
   readonly lease?: Duration.DurationInput | undefined
   /**
