@@ -13,8 +13,7 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { Option } from "effect"
-import { Clock, Context, Effect, Layer, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import * as storeMemory from "./internal/storeMemory.js"
 import * as storeSql from "./internal/storeSql.js"
 
@@ -76,6 +75,42 @@ export interface ClaimRequest {
   readonly leaseExpiresAt: number
   readonly expiresAt: number
 }
+
+/**
+ * The `processing` record a claim writes for `request`: owned by `request.owner` until `request.leaseExpiresAt`.
+ * A fresh claim takes the defaults; a takeover passes the record's attempt count and first-claim time.
+ *
+ * @example
+ * ```ts
+ * import { IdempotencyStore } from "effect-idempotency"
+ *
+ * const record = IdempotencyStore.claimedRecord({
+ *   key: "chatmsg:conv_782:msg_991",
+ *   requestHash: "9f2c...",
+ *   owner: "owner-1",
+ *   now: 0,
+ *   leaseExpiresAt: 30_000,
+ *   expiresAt: 86_400_000
+ * })
+ * // record.status === "processing", record.attempts === 1
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const claimedRecord = (request: ClaimRequest, attempts = 1, createdAt = request.now): IdempotencyRecord => ({
+  key: request.key,
+  requestHash: request.requestHash,
+  status: "processing",
+  response: Option.none(),
+  error: Option.none(),
+  owner: Option.some(request.owner),
+  leaseExpiresAt: request.leaseExpiresAt,
+  attempts,
+  createdAt,
+  updatedAt: request.now,
+  expiresAt: request.expiresAt
+})
 
 /**
  * @since 0.1.0

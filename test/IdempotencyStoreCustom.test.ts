@@ -3,7 +3,7 @@
  * that the suite accepts a store written from the contract alone.
  */
 import { Effect, HashMap, Layer, Option, Ref } from "effect"
-import { IdempotencyStore, LeaseLost } from "../src/IdempotencyStore.js"
+import { claimedRecord, IdempotencyStore, LeaseLost } from "../src/IdempotencyStore.js"
 import type { ClaimResult, IdempotencyRecord, IdempotencyStoreShape, OwnedWrite } from "../src/IdempotencyStore.js"
 import { conformance } from "../src/testing/index.js"
 
@@ -36,19 +36,7 @@ const makeRefStore = Effect.gen(function* () {
       Ref.modify(records, (all): [ClaimResult, Records] => {
         const current = Option.getOrUndefined(live(all, request.key, request.now))
         if (current === undefined) {
-          const record: IdempotencyRecord = {
-            key: request.key,
-            requestHash: request.requestHash,
-            status: "processing",
-            response: Option.none(),
-            error: Option.none(),
-            owner: Option.some(request.owner),
-            leaseExpiresAt: request.leaseExpiresAt,
-            attempts: 1,
-            createdAt: request.now,
-            updatedAt: request.now,
-            expiresAt: request.expiresAt
-          }
+          const record = claimedRecord(request)
           return [{ _tag: "Claimed", record, takeover: false }, HashMap.set(all, request.key, record)]
         }
         const reclaimable =

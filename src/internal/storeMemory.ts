@@ -12,21 +12,7 @@ import type {
   IdempotencyStoreShape,
   OwnedWrite
 } from "../IdempotencyStore.js"
-import { LeaseLost } from "../IdempotencyStore.js"
-
-const freshRecord = (request: ClaimRequest): IdempotencyRecord => ({
-  key: request.key,
-  requestHash: request.requestHash,
-  status: "processing",
-  response: Option.none(),
-  error: Option.none(),
-  owner: Option.some(request.owner),
-  leaseExpiresAt: request.leaseExpiresAt,
-  attempts: 1,
-  createdAt: request.now,
-  updatedAt: request.now,
-  expiresAt: request.expiresAt
-})
+import { claimedRecord, LeaseLost } from "../IdempotencyStore.js"
 
 const takeOver = (record: IdempotencyRecord, request: ClaimRequest): IdempotencyRecord => ({
   ...record,
@@ -43,7 +29,7 @@ const canTakeOver = (record: IdempotencyRecord, request: ClaimRequest): boolean 
 const claimSync = (records: Map<string, IdempotencyRecord>, request: ClaimRequest): ClaimResult => {
   const existing = records.get(request.key)
   if (existing === undefined || existing.expiresAt <= request.now) {
-    const record = freshRecord(request)
+    const record = claimedRecord(request)
     records.set(request.key, record)
     return { _tag: "Claimed", record, takeover: false }
   }

@@ -16,7 +16,7 @@ import type {
   OwnedWrite,
   Status
 } from "../IdempotencyStore.js"
-import { IdempotencyStoreError, LeaseLost } from "../IdempotencyStore.js"
+import { claimedRecord, IdempotencyStoreError, LeaseLost } from "../IdempotencyStore.js"
 import * as Text from "./storeSqlText.js"
 
 type Millis = number | string | bigint
@@ -107,19 +107,7 @@ const makeShape = (sql: SqlClient.SqlClient, text: Text.Statements): Idempotency
   /** The record a claim wrote: the request's values, with the `attempts` and `created_at` it came back with. */
   const claimed = (row: ClaimedRow, request: ClaimRequest): ClaimResult => {
     const attempts = Number(row.attempts)
-    const record: IdempotencyRecord = {
-      key: request.key,
-      requestHash: request.requestHash,
-      status: "processing",
-      response: Option.none(),
-      error: Option.none(),
-      owner: Option.some(request.owner),
-      leaseExpiresAt: request.leaseExpiresAt,
-      attempts,
-      createdAt: Number(row.created_at),
-      updatedAt: request.now,
-      expiresAt: request.expiresAt
-    }
+    const record = claimedRecord(request, attempts, Number(row.created_at))
     return { _tag: "Claimed", record, takeover: attempts > 1 }
   }
 
