@@ -148,7 +148,7 @@ export interface SubmitOptions<
   RE = never,
   RR = never
 > extends PollOptions<A, AI, AR, F, FI, FR> {
-  /** The idempotency key: non-empty, at most 255 characters, no control characters. */
+  /** The idempotency key: 1 to 255 printable ASCII characters, no space at either end (see `IdempotencyKey`). */
   readonly key: string
   /** The request the key stands for; its fingerprint must match on every retry. */
   readonly request: Req
