@@ -271,21 +271,24 @@ const lockDatabase = (db: string) =>
           : `--db ${db}: another simulate (process ${pid}) is using this file; wait for it or pass another --db`
       })
 
-    for (let attempt = 0; ; attempt++) {
-      if (yield* tryCreate) {
-        break
+    const acquire = Effect.gen(function* () {
+      for (let attempt = 0; ; attempt++) {
+        if (yield* tryCreate) {
+          return
+        }
+
+        const pid = yield* owner
+        const alive = Number.isInteger(pid) && pid > 0 && isRunning(pid)
+        if (alive || attempt > 0) {
+          return yield* Effect.fail(refuse(alive ? pid : Number.NaN))
+        }
+
+        yield* fs.remove(lock).pipe(Effect.ignore)
       }
+    })
 
-      const pid = yield* owner
-      const alive = Number.isInteger(pid) && pid > 0 && isRunning(pid)
-      if (alive || attempt > 0) {
-        return yield* Effect.fail(refuse(alive ? pid : Number.NaN))
-      }
-
-      yield* fs.remove(lock).pipe(Effect.ignore)
-    }
-
-    yield* Effect.addFinalizer(() => fs.remove(lock).pipe(Effect.ignore))
+    // Uninterruptible from creating the file to registering its removal: a signal in between must not leave it.
+    yield* Effect.acquireRelease(acquire, () => fs.remove(lock).pipe(Effect.ignore))
   })
 
 /** `--json` must not name the `--db` file (the report would replace the database), through any path or link. */
