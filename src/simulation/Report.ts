@@ -77,7 +77,9 @@ export interface Settings {
   readonly faultRate: number
   readonly redeliveryRate: number
   readonly seed: number
+  /** The SQLite file the run wrote (only a file `simulate` created is ever reset). */
   readonly db: string
+  /** Where the requests came from: a path, or how many were generated. */
   readonly requests: string
   readonly costPerCall: number
   readonly actionsPerMonth: number

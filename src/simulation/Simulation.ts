@@ -19,19 +19,10 @@ import * as Workload from "./Workload.js"
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  readonly actions: number
-  readonly concurrency: number
-  readonly faultRate: number
-  readonly redeliveryRate: number
-  readonly seed: number
-  /** SQLite file; the simulation's tables in it are reset at the start. */
-  readonly db: string
+export interface Options extends Omit<Report.Settings, "requests"> {
   readonly requests: ReadonlyArray<ChatCompletion.ChatCompletionRequest>
   /** Where the requests came from, for the report (a path, or "generated"). */
   readonly requestsSource: string
-  readonly costPerCall: number
-  readonly actionsPerMonth: number
   readonly attemptTimeout?: Runner.RunOptions["attemptTimeout"]
   readonly retry?: Runner.RunOptions["retry"]
   readonly provider?: Runner.RunOptions["provider"]
